@@ -1,0 +1,97 @@
+//! Command-line interface: clap definitions here, one file per subcommand. Exit codes are a type:
+//! 0 ok, 1 a gate crossed (or blocking findings for `validate`), 2 error.
+
+pub mod run;
+pub mod validate;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    Ok = 0,
+    Gate = 1,
+    Error = 2,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ca-replay",
+    version,
+    about = "Replay Entra ID sign-ins against candidate Conditional Access policies",
+    after_help = "Exit codes: 0 ok, 1 a gate crossed (validate: blocking findings), 2 error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay a tenant's sign-ins against its policies and write reports.
+    Run(RunArgs),
+    /// Load and validate a tenant's policies; print every finding.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DetailsArg {
+    /// Rows whose impact is not `not_applied`.
+    #[default]
+    Applied,
+    /// Every evaluated (sign-in, policy) pair.
+    All,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The tenant folder (policies/, signins/, directory files, ca-replay.toml).
+    #[arg(long, default_value = "sample_data/contoso")]
+    pub tenant: PathBuf,
+    /// Where to write this run's reports.
+    #[arg(long, default_value = "reports/latest")]
+    pub out: PathBuf,
+    /// Which (sign-in, policy) rows go into details.csv.
+    #[arg(long, value_enum, default_value_t = DetailsArg::Applied)]
+    pub details: DetailsArg,
+    /// Accept policy fields ca-replay does not evaluate, as warnings carried into every report.
+    #[arg(long)]
+    pub allow_unsupported: bool,
+    /// Stop at the first sign-in record that cannot be read.
+    #[arg(long)]
+    pub strict: bool,
+    /// Extra sign-in files or folders (in addition to the tenant's signins/).
+    #[arg(long = "signins")]
+    pub signins: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ValidateArgs {
+    /// The tenant folder.
+    #[arg(long, default_value = "sample_data/contoso")]
+    pub tenant: PathBuf,
+    /// Count unsupported fields as warnings.
+    #[arg(long)]
+    pub allow_unsupported: bool,
+}
+
+/// Runs the CLI; errors are printed by the caller.
+pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(Command::Run(a)) => run::run(&a),
+        Some(Command::Validate(a)) => validate::validate(&a),
+        None => run::run(&RunArgs::parse_from(["run"])),
+    }
+}
+
+impl RunArgs {
+    fn parse_from<I: IntoIterator<Item = &'static str>>(args: I) -> RunArgs {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            a: RunArgs,
+        }
+        Only::parse_from(args).a
+    }
+}

@@ -1,0 +1,60 @@
+//! `ca-replay run`: load the tenant, read its sign-ins, replay, write the reports.
+
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::{DetailsArg, ExitCode, RunArgs};
+use crate::ingest::{self, IngestOptions};
+use crate::policy::BuildOptions;
+use crate::replay::{self, Details};
+use crate::tenant::Tenant;
+
+pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let options = BuildOptions {
+        allow_unsupported: a.allow_unsupported,
+    };
+    let tenant = Tenant::load(&a.tenant, options)?;
+    let mut paths = Vec::new();
+    if tenant.signins_dir().exists() {
+        paths.push(tenant.signins_dir());
+    }
+    paths.extend(a.signins.iter().cloned());
+    if paths.is_empty() {
+        anyhow::bail!(
+            "`{}` has no signins/ folder and no --signins was given\nhint: put sign-in exports under {}/signins/",
+            a.tenant.display(),
+            a.tenant.display()
+        );
+    }
+    let (signins, report) = ingest::read_signins(&paths, IngestOptions { strict: a.strict })?;
+    for d in report.skipped.iter().take(5) {
+        eprintln!("skipped: {d}");
+    }
+    if report.skipped.len() > 5 {
+        eprintln!(
+            "skipped: … and {} more (counted in summary.json)",
+            report.skipped.len() - 5
+        );
+    }
+    let details = match a.details {
+        DetailsArg::Applied => Details::Applied,
+        DetailsArg::All => Details::All,
+    };
+    let replay = replay::run(&tenant, &signins, details);
+    crate::report::write(&a.out, &tenant, &signins, &report, &replay, options)
+        .with_context(|| format!("writing reports to `{}`", a.out.display()))?;
+    for w in tenant.warnings(options) {
+        eprintln!("{w}");
+    }
+    eprintln!(
+        "replayed {} sign-ins ({} evaluated) against {} policies in {:.2}s; reports in {}",
+        signins.len(),
+        replay.evaluated,
+        tenant.set.policies.len(),
+        started.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    Ok(ExitCode::Ok)
+}

@@ -1,0 +1,262 @@
+//! Human-readable traces: which condition decided, which include or exclude entry fired (with
+//! group names and the nesting path), which control is missing. Pure: reads the directory, writes
+//! strings.
+
+use super::{Check, Condition, Evaluation, Why};
+use crate::directory::Directory;
+use crate::directory::UserIdx;
+use crate::policy::{CompiledPolicy, Entry, PolicySet, UserRef};
+
+fn tail(pointer: &str) -> String {
+    // `/conditions/users/excludeGroups/2` -> `excludeGroups[2]`
+    let mut parts = pointer.rsplit('/');
+    match (parts.next(), parts.next()) {
+        (Some(i), Some(field)) if i.chars().all(|c| c.is_ascii_digit()) => format!("{field}[{i}]"),
+        (Some(field), _) => field.to_owned(),
+        _ => pointer.to_owned(),
+    }
+}
+
+fn user_entry(
+    dir: &Directory,
+    set: &PolicySet,
+    user: Option<UserIdx>,
+    e: &Entry<UserRef>,
+) -> String {
+    let what = match &e.target {
+        UserRef::All => "all users".to_owned(),
+        UserRef::GuestsOrExternal => "guests or external users".to_owned(),
+        UserRef::User(u) => {
+            let user = dir.user(*u);
+            if user.user_principal_name.is_empty() {
+                format!("user `{}`", user.id)
+            } else {
+                format!("user `{}`", user.user_principal_name)
+            }
+        }
+        UserRef::Group(sym) => {
+            let g = set.symbols.groups[*sym as usize];
+            let group = dir.group(g);
+            let name = if group.display_name.is_empty() {
+                &group.id
+            } else {
+                &group.display_name
+            };
+            let via = user
+                .and_then(|u| dir.membership_path(u, g))
+                .filter(|p| p.len() > 1)
+                .map(|p| {
+                    let names: Vec<String> = p[1..]
+                        .iter()
+                        .map(|x| {
+                            let gg = dir.group(*x);
+                            format!(
+                                "`{}`",
+                                if gg.display_name.is_empty() {
+                                    &gg.id
+                                } else {
+                                    &gg.display_name
+                                }
+                            )
+                        })
+                        .collect();
+                    format!(" (nested via {})", names.join(" → "))
+                })
+                .unwrap_or_default();
+            format!("group `{name}`{via}")
+        }
+        UserRef::MissingGroup => format!("group `{}` (not in the directory)", e.raw),
+        UserRef::Role(sym) => format!(
+            "role `{}`",
+            crate::engine::explain::role_name(&set.symbols.roles[*sym as usize])
+        ),
+        UserRef::External(_) => format!("external users `{}`", e.raw),
+    };
+    format!("{} {}", tail(&e.pointer), what)
+}
+
+/// Names of the built-in roles the templates use (entra-semantics.md §4.4).
+pub fn role_name(id: &str) -> String {
+    const ROLES: &[(&str, &str)] = &[
+        (
+            "62e90394-69f5-4237-9190-012177145e10",
+            "Global Administrator",
+        ),
+        (
+            "194ae4cb-b126-40b2-bd5b-6091b380977d",
+            "Security Administrator",
+        ),
+        (
+            "e8611ab8-c189-46e8-94e1-60213ab1f814",
+            "Privileged Role Administrator",
+        ),
+        (
+            "d29b2b05-8046-44ba-8758-1e26182fcf32",
+            "Directory Synchronization Accounts",
+        ),
+        (
+            "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9",
+            "Conditional Access Administrator",
+        ),
+        (
+            "29232cdf-9323-42fd-ade2-1d097af3e4de",
+            "Exchange Administrator",
+        ),
+        (
+            "f28a1f50-f6e7-4571-818b-6a12f2af6b6c",
+            "SharePoint Administrator",
+        ),
+        ("fe930be7-5e62-47db-91af-98c3a49a38b1", "User Administrator"),
+        (
+            "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+            "Helpdesk Administrator",
+        ),
+    ];
+    ROLES
+        .iter()
+        .find(|(i, _)| *i == id)
+        .map(|(_, n)| format!("{n} ({id})"))
+        .unwrap_or_else(|| id.to_owned())
+}
+
+/// One line per condition that was checked.
+pub fn trace_lines(
+    dir: &Directory,
+    set: &PolicySet,
+    p: &CompiledPolicy,
+    e: &Evaluation,
+    user: Option<UserIdx>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (cond, check) in Condition::ALL.iter().zip(e.trace.iter()) {
+        let text = match check {
+            Check::Skipped => continue,
+            Check::NotConfigured => continue,
+            Check::Matched(i) => {
+                match i.and_then(|i| entry_text(dir, set, p, *cond, true, i as usize, user)) {
+                    Some(t) => format!("matched by {t}"),
+                    None => "matched".to_owned(),
+                }
+            }
+            Check::NotMatched => "not matched (no include rule matched)".to_owned(),
+            Check::Excluded(i) => {
+                match i.and_then(|i| entry_text(dir, set, p, *cond, false, i as usize, user)) {
+                    Some(t) => format!("excluded by {t}"),
+                    None => "excluded".to_owned(),
+                }
+            }
+            Check::Unknown(m) => format!("unknown: {}", m.as_str()),
+        };
+        out.push(format!("{}: {text}", cond.as_str()));
+    }
+    out
+}
+
+fn entry_text(
+    dir: &Directory,
+    set: &PolicySet,
+    p: &CompiledPolicy,
+    cond: Condition,
+    include: bool,
+    i: usize,
+    user: Option<UserIdx>,
+) -> Option<String> {
+    match cond {
+        Condition::Users => {
+            let u = p.users.as_ref()?;
+            let e = if include {
+                u.include.get(i)
+            } else {
+                u.exclude.get(i)
+            }?;
+            Some(user_entry(dir, set, user, e))
+        }
+        Condition::WorkloadIdentities => {
+            let w = p.workload.as_ref()?;
+            let e = if include {
+                w.include.get(i)
+            } else {
+                w.exclude.get(i)
+            }?;
+            Some(format!("{} `{}`", tail(&e.pointer), e.raw))
+        }
+        Condition::Application => {
+            let a = &p.apps;
+            let n = a.include.len();
+            let e = if !include {
+                a.exclude.get(i).map(|e| (e.pointer.clone(), e.raw.clone()))
+            } else if i < n {
+                a.include.get(i).map(|e| (e.pointer.clone(), e.raw.clone()))
+            } else if i < n + a.user_actions.len() {
+                a.user_actions
+                    .get(i - n)
+                    .map(|e| (e.pointer.clone(), e.raw.clone()))
+            } else {
+                a.auth_contexts
+                    .get(i - n - a.user_actions.len())
+                    .map(|e| (e.pointer.clone(), e.raw.clone()))
+            }?;
+            Some(format!("{} `{}`", tail(&e.0), e.1))
+        }
+        Condition::Location => {
+            let l = p.locations.as_ref()?;
+            let e = if include {
+                l.include.get(i)
+            } else {
+                l.exclude.get(i)
+            }?;
+            let name = match &e.target {
+                crate::policy::LocationRef::Named(x) => dir
+                    .named_locations
+                    .get(*x)
+                    .map(|n| format!(" ({})", n.display_name))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            Some(format!("{} `{}`{name}", tail(&e.pointer), e.raw))
+        }
+        Condition::ClientApps => p
+            .client_app_types
+            .as_ref()?
+            .get(i)
+            .map(|t| format!("clientAppTypes[{i}] `{t}`")),
+        _ => None,
+    }
+}
+
+/// A one-line reason for a details row.
+pub fn reason(
+    dir: &Directory,
+    set: &PolicySet,
+    p: &CompiledPolicy,
+    e: &Evaluation,
+    user: Option<UserIdx>,
+) -> String {
+    match e.why {
+        Why::NotApplied | Why::Indeterminate(_) if e.applies != Some(true) => {
+            match e.deciding_condition() {
+                Some((cond, Check::Excluded(i))) => {
+                    let what =
+                        i.and_then(|i| entry_text(dir, set, p, cond, false, i as usize, user));
+                    match what {
+                        Some(w) => format!("{}: excluded by {w}", cond.as_str()),
+                        None => format!("{}: excluded", cond.as_str()),
+                    }
+                }
+                Some((cond, Check::NotMatched)) => format!("{}: not matched", cond.as_str()),
+                Some((cond, Check::Unknown(m))) => {
+                    format!("{}: unknown: {}", cond.as_str(), m.as_str())
+                }
+                _ => e.why.as_str().to_owned(),
+            }
+        }
+        why => {
+            let control = e
+                .control
+                .and_then(|i| p.grant.controls.get(i as usize))
+                .map(|c| format!("{}: ", c.label()))
+                .unwrap_or_default();
+            format!("{control}{}", why.as_str())
+        }
+    }
+}

@@ -1,0 +1,1085 @@
+//! The engine: pure evaluation of one compiled policy against one sign-in, and the combination
+//! of evaluations across a policy set. No IO, no clock, no errors: everything that can fail was
+//! rejected while reading and compiling.
+//!
+//! In: a `PolicySet`, the `Directory`, a normalized `SignIn` (prepared once into `Facts`).
+//! Out: an `Evaluation` per policy (applies, impact, Entra's result word, a fixed-size trace) and
+//! an `Outcome` per policy set. Rules cite entra-semantics.md §2; choices cite design.md.
+
+pub mod apps;
+pub mod explain;
+pub mod registration;
+
+use std::collections::HashMap;
+
+use crate::directory::{Directory, LocationKind, Registration, UserIdx};
+use crate::domain::{
+    ClientApp, ClientAppType, GuestKind, Impact, Platform, PolicyState, RiskLevel,
+};
+use crate::policy::device_filter::{DeviceProperties, Property, PropertyValue};
+use crate::policy::*;
+use crate::signin::{conditions, SignIn};
+pub use apps::{AppTables, Membership};
+
+/// Everything outside the sign-in that evaluation reads.
+pub struct Env<'a> {
+    pub dir: &'a Directory,
+    pub set: &'a PolicySet,
+    pub apps: &'a AppTables,
+    /// Per user id (lower-cased): when the MFA registration policy's 14-day clock started.
+    pub registration_clocks: &'a HashMap<String, i64>,
+}
+
+/// The conditions of a policy, in trace order (the What-If API's `analysisReasons` classes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Condition {
+    Users,
+    WorkloadIdentities,
+    Application,
+    ClientApps,
+    DevicePlatform,
+    Location,
+    SignInRisk,
+    UserRisk,
+    ServicePrincipalRisk,
+    InsiderRisk,
+    Devices,
+    AuthenticationFlow,
+    /// The legacy MFA registration policy: interactive sign-ins after its start only.
+    Time,
+}
+
+pub const CONDITIONS: usize = 13;
+
+impl Condition {
+    pub const ALL: [Condition; CONDITIONS] = [
+        Condition::Users,
+        Condition::WorkloadIdentities,
+        Condition::Application,
+        Condition::ClientApps,
+        Condition::DevicePlatform,
+        Condition::Location,
+        Condition::SignInRisk,
+        Condition::UserRisk,
+        Condition::ServicePrincipalRisk,
+        Condition::InsiderRisk,
+        Condition::Devices,
+        Condition::AuthenticationFlow,
+        Condition::Time,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Users => "users",
+            Condition::WorkloadIdentities => "workloadIdentities",
+            Condition::Application => "application",
+            Condition::ClientApps => "clientApps",
+            Condition::DevicePlatform => "devicePlatform",
+            Condition::Location => "location",
+            Condition::SignInRisk => "signInRisk",
+            Condition::UserRisk => "userRisk",
+            Condition::ServicePrincipalRisk => "servicePrincipalRisk",
+            Condition::InsiderRisk => "insiderRisk",
+            Condition::Devices => "devices",
+            Condition::AuthenticationFlow => "authenticationFlow",
+            Condition::Time => "time",
+        }
+    }
+}
+
+/// What the inputs lack for a decision (the reason of an `indeterminate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Missing {
+    GroupMembership,
+    RoleAssignments,
+    UserType,
+    AppBundle,
+    IpAddress,
+    NamedLocation,
+    MfaTrustedIps,
+    CompliantNetwork,
+    GpsCountry,
+    SignInRisk,
+    SignInRiskHidden,
+    UserRisk,
+    ServicePrincipalRisk,
+    InsiderRisk,
+    DeviceProperty,
+    MfaRegistration,
+    DeviceCompliance,
+    DeviceJoinType,
+    AppProtection,
+    TermsOfUseAcceptance,
+    CustomControlResult,
+}
+
+impl Missing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Missing::GroupMembership => "group membership not provided (groups.json)",
+            Missing::RoleAssignments => "role assignments not provided (roleAssignments.json)",
+            Missing::UserType => "user type / home tenant unknown",
+            Missing::AppBundle => "resource may belong to the app bundle but is not in its table (add it under [app_bundles])",
+            Missing::IpAddress => "sign-in has no IP address",
+            Missing::NamedLocation => "named location not in namedLocations",
+            Missing::MfaTrustedIps => "MFA trusted IPs not configured ([locations] mfa_trusted_ips)",
+            Missing::CompliantNetwork => "sign-in does not say whether it came through Global Secure Access",
+            Missing::GpsCountry => "country by Authenticator GPS is not in logs",
+            Missing::SignInRisk => "sign-in risk not in the log",
+            Missing::SignInRiskHidden => "sign-in risk is `hidden` (not licensed)",
+            Missing::UserRisk => "user risk at sign-in time unknown (riskyUsers.json with history)",
+            Missing::ServicePrincipalRisk => "service principal risk is not in logs",
+            Missing::InsiderRisk => "insider risk is not in logs",
+            Missing::DeviceProperty => "device filter reads a property sign-in logs do not carry",
+            Missing::MfaRegistration => "MFA registration unknown (userRegistrationDetails)",
+            Missing::DeviceCompliance => "device compliance not in the log",
+            Missing::DeviceJoinType => "device join type not in the log",
+            Missing::AppProtection => "app protection policy state is not in logs",
+            Missing::TermsOfUseAcceptance => "terms of use acceptance is not in the inputs",
+            Missing::CustomControlResult => "custom control result is not in the inputs",
+        }
+    }
+}
+
+/// The outcome of one condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Check {
+    /// Not reached (an earlier condition decided) or not relevant to this policy kind.
+    #[default]
+    Skipped,
+    NotConfigured,
+    /// Included; the index of the include entry that matched, when list-based.
+    Matched(Option<u16>),
+    /// No include entry matched.
+    NotMatched,
+    /// Included, then excluded by this exclude entry (None: by the rule itself, e.g. a device
+    /// filter in exclude mode).
+    Excluded(Option<u16>),
+    Unknown(Missing),
+}
+
+impl Check {
+    fn decides_no(self) -> bool {
+        matches!(self, Check::NotMatched | Check::Excluded(_))
+    }
+}
+
+/// Why the grant stage reached its impact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Why {
+    NotApplied,
+    Indeterminate(Missing),
+    NoGrantControls,
+    BlockControl,
+    LegacyClient,
+    MfaAlreadySatisfied,
+    MfaPrompt,
+    MfaRegistration,
+    /// Risk policy and the user is not registered: AADSTS53004.
+    RiskUnregistered,
+    NonInteractive,
+    PasswordChange,
+    DeviceCompliant,
+    DeviceNotCompliant,
+    DeviceCodeFlowNoDevice,
+    HybridJoined,
+    NotHybridJoined,
+    ApprovedApp,
+    NotApprovedApp,
+    NotAppProtectionCapable,
+    SignInFrequencyEveryTime,
+    Registered,
+    RegistrationGrace,
+    RegistrationRequired,
+}
+
+impl Why {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Why::NotApplied => "a condition did not match or an exclusion applied",
+            Why::Indeterminate(m) => m.as_str(),
+            Why::NoGrantControls => "applies; session controls only",
+            Why::BlockControl => "block control",
+            Why::LegacyClient => "legacy client cannot satisfy grant controls",
+            Why::MfaAlreadySatisfied => "MFA already satisfied in the sign-in",
+            Why::MfaPrompt => "registered user would be prompted for MFA",
+            Why::MfaRegistration => "user not registered for MFA: registration interrupt",
+            Why::RiskUnregistered => "risk policy and user not registered for MFA (AADSTS53004)",
+            Why::NonInteractive => "non-interactive sign-in needs the user back interactively",
+            Why::PasswordChange => "secure password change required (user risk)",
+            Why::DeviceCompliant => "device is compliant",
+            Why::DeviceNotCompliant => "device is not compliant (or not registered)",
+            Why::DeviceCodeFlowNoDevice => "device code flow cannot satisfy device controls",
+            Why::HybridJoined => "device is hybrid joined",
+            Why::NotHybridJoined => "device is not hybrid joined",
+            Why::ApprovedApp => "client is an approved app",
+            Why::NotApprovedApp => "client is not an approved app on iOS/Android",
+            Why::NotAppProtectionCapable => "client cannot carry an app protection policy",
+            Why::SignInFrequencyEveryTime => "sign-in frequency every time: reauthentication",
+            Why::Registered => "user is registered for MFA",
+            Why::RegistrationGrace => "inside the 14-day registration grace: skippable",
+            Why::RegistrationRequired => "14-day registration grace over: must register",
+        }
+    }
+}
+
+/// The verdict of one policy on one sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Evaluation {
+    /// Whether the policy applies; `None` when the inputs cannot tell.
+    pub applies: Option<bool>,
+    pub impact: Impact,
+    pub why: Why,
+    /// The grant control that decided, as an index into the policy's controls.
+    pub control: Option<u8>,
+    pub trace: [Check; CONDITIONS],
+}
+
+impl Evaluation {
+    /// Entra's report-only word for the impact.
+    pub fn result(&self) -> &'static str {
+        self.impact.result_word()
+    }
+    /// The condition that decided a `not_applied`, or the first unknown one.
+    pub fn deciding_condition(&self) -> Option<(Condition, Check)> {
+        Condition::ALL
+            .iter()
+            .zip(self.trace.iter())
+            .find(|(_, c)| c.decides_no())
+            .or_else(|| {
+                Condition::ALL
+                    .iter()
+                    .zip(self.trace.iter())
+                    .find(|(_, c)| matches!(c, Check::Unknown(_)))
+            })
+            .map(|(a, b)| (*a, *b))
+    }
+}
+
+/// Whether the user is an external user, and of which kind (entra-semantics.md §2.2, [I]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum External {
+    Internal,
+    Kind(GuestKind),
+    Unknown,
+}
+
+/// Per-sign-in facts, computed once and shared by every policy.
+pub struct Facts<'a> {
+    pub signin: &'a SignIn,
+    pub user: Option<UserIdx>,
+    pub member_of: Option<&'a MemberOf>,
+    pub external: External,
+    pub registration: Option<Registration>,
+    pub user_risk: Option<RiskLevel>,
+    /// MFA shown in this sign-in or carried from an earlier sign-in of the same session.
+    pub mfa_done: bool,
+    pub registration_clock: Option<i64>,
+}
+
+impl<'a> Facts<'a> {
+    pub fn prepare(env: &Env<'a>, s: &'a SignIn, session_mfa: bool) -> Facts<'a> {
+        let user = if s.user_id.is_empty() {
+            None
+        } else {
+            env.dir.user_by_id(&s.user_id)
+        };
+        let member_of = env.set.member_of(user);
+        let external = classify_external(env.dir, user, s);
+        let registration = user.and_then(|u| env.dir.registration(u));
+        let user_risk = user
+            .and_then(|u| env.dir.user_risk_at(u, s.created_at))
+            .or_else(|| {
+                // Not a risky user at all, and risk data was provided: none.
+                (env.dir.provided.risk && user.is_none()).then_some(RiskLevel::None)
+            });
+        let registration_clock = env
+            .registration_clocks
+            .get(&s.user_id.to_ascii_lowercase())
+            .copied();
+        Facts {
+            signin: s,
+            user,
+            member_of,
+            external,
+            registration,
+            user_risk,
+            mfa_done: s.mfa_satisfied || session_mfa,
+            registration_clock,
+        }
+    }
+}
+
+fn classify_external(dir: &Directory, user: Option<UserIdx>, s: &SignIn) -> External {
+    let cross = s.cross_tenant_access_type.to_ascii_lowercase();
+    if cross == "b2bdirectconnect" {
+        return External::Kind(GuestKind::B2bDirectConnectUser);
+    }
+    if cross == "serviceprovider" {
+        return External::Kind(GuestKind::ServiceProvider);
+    }
+    let listed = user.map(|u| dir.user(u)).filter(|u| u.listed);
+    let user_type = match listed
+        .map(|u| u.user_type.as_str())
+        .filter(|t| !t.is_empty())
+    {
+        Some(t) => t.to_owned(),
+        None => s.user_type.clone(),
+    };
+    let home = s.home_tenant_id.as_str();
+    let resource = s.resource_tenant_id.as_str();
+    let foreign = match (home.is_empty(), resource.is_empty()) {
+        (false, false) => Some(home != resource),
+        _ => None,
+    };
+    let invited = listed.is_some_and(|u| {
+        !u.external_user_state.is_empty()
+            || u.creation_type.eq_ignore_ascii_case("Invitation")
+            || u.user_principal_name.contains("#EXT#")
+    });
+    match (user_type.as_str(), foreign) {
+        ("guest", Some(true)) => External::Kind(GuestKind::B2bCollaborationGuest),
+        ("guest", Some(false)) if invited => External::Kind(GuestKind::B2bCollaborationGuest),
+        ("guest", Some(false)) => External::Kind(GuestKind::InternalGuest),
+        ("guest", None) if invited => External::Kind(GuestKind::B2bCollaborationGuest),
+        ("guest", None) => External::Unknown,
+        ("member", Some(true)) => External::Kind(GuestKind::B2bCollaborationMember),
+        ("member", _) if cross == "b2bcollaboration" => {
+            External::Kind(GuestKind::B2bCollaborationMember)
+        }
+        ("member", _) => External::Internal,
+        _ if foreign == Some(true) => External::Kind(GuestKind::OtherExternalUser),
+        _ if foreign == Some(false) => External::Internal,
+        _ => External::Unknown,
+    }
+}
+
+/// Three-valued match of one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tri {
+    Yes,
+    No,
+    Unknown(Missing),
+}
+
+/// Include-then-exclude over two entry lists.
+fn include_exclude<T>(
+    include: &[Entry<T>],
+    exclude: &[Entry<T>],
+    mut test: impl FnMut(&T) -> Tri,
+) -> Check {
+    let mut unknown = None;
+    let mut matched = None;
+    for (i, e) in include.iter().enumerate() {
+        match test(&e.target) {
+            Tri::Yes => {
+                matched = Some(i as u16);
+                break;
+            }
+            Tri::Unknown(m) => unknown = unknown.or(Some(m)),
+            Tri::No => {}
+        }
+    }
+    let Some(i) = matched else {
+        return match unknown {
+            Some(m) => Check::Unknown(m),
+            None => Check::NotMatched,
+        };
+    };
+    let mut unknown = None;
+    for (j, e) in exclude.iter().enumerate() {
+        match test(&e.target) {
+            Tri::Yes => return Check::Excluded(Some(j as u16)),
+            Tri::Unknown(m) => unknown = unknown.or(Some(m)),
+            Tri::No => {}
+        }
+    }
+    match unknown {
+        Some(m) => Check::Unknown(m),
+        None => Check::Matched(Some(i)),
+    }
+}
+
+fn user_ref(env: &Env, f: &Facts, r: &UserRef) -> Tri {
+    match r {
+        UserRef::All => Tri::Yes,
+        UserRef::GuestsOrExternal => match f.external {
+            External::Kind(_) => Tri::Yes,
+            External::Internal => Tri::No,
+            External::Unknown => Tri::Unknown(Missing::UserType),
+        },
+        UserRef::User(u) => bool_tri(f.user == Some(*u)),
+        UserRef::Group(sym) => {
+            if !env.dir.provided.groups {
+                return Tri::Unknown(Missing::GroupMembership);
+            }
+            bool_tri(f.member_of.is_some_and(|m| m.in_group(*sym)))
+        }
+        UserRef::MissingGroup => {
+            if env.dir.provided.groups {
+                Tri::No
+            } else {
+                Tri::Unknown(Missing::GroupMembership)
+            }
+        }
+        UserRef::Role(sym) => {
+            if !env.dir.provided.roles {
+                return Tri::Unknown(Missing::RoleAssignments);
+            }
+            bool_tri(f.member_of.is_some_and(|m| m.has_role(*sym)))
+        }
+        UserRef::External(x) => match f.external {
+            External::Internal => Tri::No,
+            External::Unknown => Tri::Unknown(Missing::UserType),
+            External::Kind(k) => {
+                if !x.has(k) {
+                    return Tri::No;
+                }
+                match (&x.tenants, k) {
+                    (None, _) | (_, GuestKind::InternalGuest) => Tri::Yes,
+                    (Some(list), _) => {
+                        let home = &f.signin.home_tenant_id;
+                        if home.is_empty() {
+                            Tri::Unknown(Missing::UserType)
+                        } else {
+                            bool_tri(list.iter().any(|t| t == home))
+                        }
+                    }
+                }
+            }
+        },
+    }
+}
+
+fn bool_tri(b: bool) -> Tri {
+    if b {
+        Tri::Yes
+    } else {
+        Tri::No
+    }
+}
+
+fn app_ref(env: &Env, s: &SignIn, target: &str, r: &AppRef) -> Tri {
+    match r {
+        AppRef::All => Tri::Yes,
+        AppRef::Id(id) => bool_tri(id == target),
+        AppRef::Bundle(b) => {
+            // The resource name belongs to `resource_id`; for other audiences we have none.
+            let name = if target == s.resource_id {
+                s.resource_display_name.as_str()
+            } else {
+                ""
+            };
+            match env.apps.membership(*b, target, name) {
+                Membership::Member => Tri::Yes,
+                Membership::NotMember => Tri::No,
+                Membership::Unknown => Tri::Unknown(Missing::AppBundle),
+            }
+        }
+    }
+}
+
+fn applications(env: &Env, p: &CompiledPolicy, s: &SignIn) -> Check {
+    let a = &p.apps;
+    // User actions and authentication contexts target what the sign-in requested.
+    for (i, e) in a.user_actions.iter().enumerate() {
+        if s.auth_context.iter().any(|c| c == e.target.urn()) {
+            return Check::Matched(Some((a.include.len() + i) as u16));
+        }
+    }
+    for (i, e) in a.auth_contexts.iter().enumerate() {
+        if s.auth_context.contains(&e.target) {
+            return Check::Matched(Some((a.include.len() + a.user_actions.len() + i) as u16));
+        }
+    }
+    if a.include.is_empty() {
+        return Check::NotMatched;
+    }
+    // Several audiences: the policy applies when some audience is included and not excluded.
+    let mut best = Check::NotMatched;
+    for t in s.targets() {
+        let c = include_exclude(&a.include, &a.exclude, |r| app_ref(env, s, t, r));
+        match c {
+            Check::Matched(_) => return c,
+            Check::Unknown(_) => best = c,
+            Check::Excluded(_) if !matches!(best, Check::Unknown(_)) => best = c,
+            _ => {}
+        }
+    }
+    best
+}
+
+fn client_apps(list: &Option<Vec<ClientAppType>>, s: &SignIn) -> Check {
+    let Some(list) = list else {
+        return Check::NotConfigured;
+    };
+    let eas_supported = matches!(
+        s.platform,
+        Platform::Ios | Platform::Android | Platform::Windows | Platform::WindowsPhone
+    );
+    for (i, t) in list.iter().enumerate() {
+        let hit = match (s.client_app, t) {
+            (_, ClientAppType::All) => true,
+            (ClientApp::Browser, ClientAppType::Browser) => true,
+            (
+                ClientApp::MobileAppsAndDesktopClients,
+                ClientAppType::MobileAppsAndDesktopClients,
+            ) => true,
+            (ClientApp::ExchangeActiveSync, ClientAppType::ExchangeActiveSync) => true,
+            (ClientApp::ExchangeActiveSync, ClientAppType::EasSupported) => eas_supported,
+            (ClientApp::ExchangeActiveSync, ClientAppType::EasUnsupported) => !eas_supported,
+            (ClientApp::Other, ClientAppType::Other) => true,
+            _ => false,
+        };
+        if hit {
+            return Check::Matched(Some(i as u16));
+        }
+    }
+    Check::NotMatched
+}
+
+fn platforms(p: &Option<PlatformsCondition>, s: &SignIn) -> Check {
+    let Some(c) = p else {
+        return Check::NotConfigured;
+    };
+    if !c.includes(s.platform) {
+        return Check::NotMatched;
+    }
+    if c.excludes(s.platform) {
+        return Check::Excluded(None);
+    }
+    Check::Matched(None)
+}
+
+fn location_ref(env: &Env, s: &SignIn, r: &LocationRef) -> Tri {
+    let ip = s.ip_address;
+    match r {
+        LocationRef::All => Tri::Yes,
+        LocationRef::AllTrusted => {
+            let Some(ip) = ip else {
+                return Tri::Unknown(Missing::IpAddress);
+            };
+            let mut unknown = None;
+            for loc in &env.dir.named_locations {
+                match &loc.kind {
+                    LocationKind::Ip {
+                        trusted: true,
+                        v4,
+                        v6,
+                    } if crate::directory::locations::ip_in(v4, v6, ip) => return Tri::Yes,
+                    LocationKind::CompliantNetwork => match s.through_global_secure_access {
+                        Some(true) => return Tri::Yes,
+                        Some(false) => {}
+                        None => unknown = Some(Missing::CompliantNetwork),
+                    },
+                    _ => {}
+                }
+            }
+            if env.dir.mfa_trusted_ips.contains(ip) {
+                return Tri::Yes;
+            }
+            unknown.map(Tri::Unknown).unwrap_or(Tri::No)
+        }
+        LocationRef::Named(i) => {
+            let Some(loc) = env.dir.named_locations.get(*i) else {
+                return Tri::Unknown(Missing::NamedLocation);
+            };
+            match &loc.kind {
+                LocationKind::Ip { v4, v6, .. } => match ip {
+                    Some(ip) => bool_tri(crate::directory::locations::ip_in(v4, v6, ip)),
+                    None => Tri::Unknown(Missing::IpAddress),
+                },
+                LocationKind::Country { gps: true, .. } => Tri::Unknown(Missing::GpsCountry),
+                LocationKind::Country {
+                    countries,
+                    include_unknown,
+                    ..
+                } => {
+                    if s.country.is_empty() {
+                        bool_tri(*include_unknown)
+                    } else {
+                        bool_tri(countries.contains(&s.country))
+                    }
+                }
+                LocationKind::CompliantNetwork => match s.through_global_secure_access {
+                    Some(b) => bool_tri(b),
+                    None => Tri::Unknown(Missing::CompliantNetwork),
+                },
+            }
+        }
+        LocationRef::MfaTrustedIps => {
+            if env.dir.mfa_trusted_ips.is_empty() {
+                return Tri::Unknown(Missing::MfaTrustedIps);
+            }
+            match ip {
+                Some(ip) => bool_tri(env.dir.mfa_trusted_ips.contains(ip)),
+                None => Tri::Unknown(Missing::IpAddress),
+            }
+        }
+        LocationRef::Missing => Tri::Unknown(Missing::NamedLocation),
+    }
+}
+
+fn risk(mask: Option<Mask>, level: Option<RiskLevel>, missing: Missing) -> Check {
+    let Some(mask) = mask else {
+        return Check::NotConfigured;
+    };
+    match level {
+        None => Check::Unknown(missing),
+        Some(RiskLevel::Hidden) => Check::Unknown(Missing::SignInRiskHidden),
+        Some(l) if mask.has(l as usize) => Check::Matched(None),
+        Some(_) => Check::NotMatched,
+    }
+}
+
+fn user_risk(p: &CompiledPolicy, f: &Facts) -> Check {
+    let Some(mask) = p.user_risk else {
+        return Check::NotConfigured;
+    };
+    if let Some(level) = f.user_risk {
+        return risk(Some(mask), Some(level), Missing::UserRisk);
+    }
+    // Entra's own record for this policy says whether user risk matched (design.md).
+    let recorded = f
+        .signin
+        .applied_policies
+        .iter()
+        .find(|a| a.id.eq_ignore_ascii_case(&p.id));
+    if let Some(a) = recorded {
+        if a.conditions_satisfied
+            .is_some_and(|b| b & conditions::USER_RISK != 0)
+        {
+            return Check::Matched(None);
+        }
+        if a.conditions_not_satisfied
+            .is_some_and(|b| b & conditions::USER_RISK != 0)
+        {
+            return Check::NotMatched;
+        }
+    }
+    Check::Unknown(Missing::UserRisk)
+}
+
+/// The device as the sign-in log shows it, for device filters (entra-semantics.md §2.2).
+struct LoggedDevice<'a>(&'a SignIn);
+
+impl DeviceProperties for LoggedDevice<'_> {
+    fn get(&self, p: Property) -> PropertyValue<'_> {
+        let d = &self.0.device;
+        if !d.is_registered() {
+            // Unregistered: every property is null.
+            return PropertyValue::Null;
+        }
+        fn s(x: &str) -> PropertyValue<'_> {
+            if x.is_empty() {
+                PropertyValue::Unknown
+            } else {
+                PropertyValue::Str(x)
+            }
+        }
+        match p {
+            Property::DeviceId => PropertyValue::Str(d.device_id.as_str()),
+            Property::DisplayName => s(d.display_name.as_str()),
+            Property::OperatingSystem => s(d.operating_system.as_str()),
+            Property::IsCompliant => match d.is_compliant {
+                Some(b) => PropertyValue::Bool(b),
+                None => PropertyValue::Unknown,
+            },
+            Property::TrustType => match d.filter_trust_type() {
+                Some(t) => PropertyValue::Str(t),
+                None => PropertyValue::Unknown,
+            },
+            _ => PropertyValue::Unknown,
+        }
+    }
+}
+
+fn device_filter(p: &CompiledPolicy, s: &SignIn) -> Check {
+    let Some(df) = &p.device_filter else {
+        return Check::NotConfigured;
+    };
+    match (df.rule.evaluate(&LoggedDevice(s)), df.mode) {
+        (None, _) => Check::Unknown(Missing::DeviceProperty),
+        (Some(true), FilterMode::Include) => Check::Matched(None),
+        (Some(false), FilterMode::Include) => Check::NotMatched,
+        (Some(true), FilterMode::Exclude) => Check::Excluded(None),
+        (Some(false), FilterMode::Exclude) => Check::Matched(None),
+    }
+}
+
+fn workload(p: &CompiledPolicy, s: &SignIn) -> Check {
+    let Some(w) = &p.workload else {
+        return Check::NotConfigured;
+    };
+    if s.event_type != crate::signin::EventType::ServicePrincipal {
+        return Check::NotMatched;
+    }
+    let sp = s.service_principal_id.to_ascii_lowercase();
+    include_exclude(&w.include, &w.exclude, |r| match r {
+        ServicePrincipalRef::AllInTenant => Tri::Yes,
+        ServicePrincipalRef::Id(id) => bool_tri(*id == sp),
+    })
+}
+
+/// Evaluates one policy against one prepared sign-in.
+pub fn evaluate(env: &Env, p: &CompiledPolicy, f: &Facts) -> Evaluation {
+    let s = f.signin;
+    let mut trace = [Check::Skipped; CONDITIONS];
+    let mut unknown: Option<Missing> = None;
+    macro_rules! step {
+        ($cond:expr, $check:expr) => {{
+            let c: Check = $check;
+            trace[$cond as usize] = c;
+            match c {
+                Check::NotMatched | Check::Excluded(_) => {
+                    return Evaluation {
+                        applies: Some(false),
+                        impact: Impact::NotApplied,
+                        why: Why::NotApplied,
+                        control: None,
+                        trace,
+                    }
+                }
+                Check::Unknown(m) => unknown = unknown.or(Some(m)),
+                _ => {}
+            }
+        }};
+    }
+
+    // Subject: user policies never apply to workload sign-ins and vice versa (§2.2).
+    if p.users.is_some() && p.workload.is_none() {
+        step!(
+            Condition::Users,
+            if s.event_type.is_workload() {
+                Check::NotMatched
+            } else {
+                let u = p.users.as_ref().map(|u| (&u.include, &u.exclude));
+                match u {
+                    Some((inc, exc)) => include_exclude(inc, exc, |r| user_ref(env, f, r)),
+                    None => Check::NotMatched,
+                }
+            }
+        );
+    } else {
+        step!(Condition::WorkloadIdentities, workload(p, s));
+    }
+    step!(Condition::Application, applications(env, p, s));
+    step!(Condition::ClientApps, client_apps(&p.client_app_types, s));
+    step!(Condition::DevicePlatform, platforms(&p.platforms, s));
+    step!(
+        Condition::Location,
+        match &p.locations {
+            None => Check::NotConfigured,
+            Some(l) => include_exclude(&l.include, &l.exclude, |r| location_ref(env, s, r)),
+        }
+    );
+    step!(
+        Condition::SignInRisk,
+        risk(p.sign_in_risk, s.sign_in_risk, Missing::SignInRisk)
+    );
+    step!(Condition::UserRisk, user_risk(p, f));
+    step!(
+        Condition::ServicePrincipalRisk,
+        match p.service_principal_risk {
+            None => Check::NotConfigured,
+            Some(_) => Check::Unknown(Missing::ServicePrincipalRisk),
+        }
+    );
+    step!(
+        Condition::InsiderRisk,
+        match p.insider_risk {
+            None => Check::NotConfigured,
+            Some(_) => Check::Unknown(Missing::InsiderRisk),
+        }
+    );
+    step!(Condition::Devices, device_filter(p, s));
+    step!(
+        Condition::AuthenticationFlow,
+        match p.transfer_methods {
+            None => Check::NotConfigured,
+            Some(mask) => match s.transfer_method {
+                Some(t) if mask.has(t as usize) => Check::Matched(None),
+                _ => Check::NotMatched,
+            },
+        }
+    );
+    if p.kind == PolicyKind::LegacyMfaRegistration {
+        let start = p
+            .registration_start
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(i64::MIN);
+        step!(
+            Condition::Time,
+            if s.is_interactive && s.millis() >= start {
+                Check::Matched(None)
+            } else {
+                Check::NotMatched
+            }
+        );
+    }
+    if let Some(m) = unknown {
+        return Evaluation {
+            applies: None,
+            impact: Impact::Indeterminate,
+            why: Why::Indeterminate(m),
+            control: None,
+            trace,
+        };
+    }
+    let (impact, why, control) = grant(env.apps, p, f);
+    Evaluation {
+        applies: Some(true),
+        impact,
+        why,
+        control,
+        trace,
+    }
+}
+
+/// The grant stage of a policy that applies.
+fn grant(apps: &AppTables, p: &CompiledPolicy, f: &Facts) -> (Impact, Why, Option<u8>) {
+    let s = f.signin;
+    if p.kind == PolicyKind::LegacyMfaRegistration {
+        return registration_policy(f);
+    }
+    if p.grant.block {
+        return (Impact::Blocked, Why::BlockControl, None);
+    }
+    let base = if p.grant.controls.is_empty() {
+        (Impact::Satisfied, Why::NoGrantControls, None)
+    } else if s.client_app.is_legacy() {
+        // Legacy clients do no MFA and pass no device state: blocked (§2.3).
+        (Impact::Blocked, Why::LegacyClient, None)
+    } else {
+        let statuses = p
+            .grant
+            .controls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i as u8, control(apps, p, f, c)));
+        fold_controls(p.grant.operator, statuses)
+    };
+    if p.session.sign_in_frequency_every_time
+        && s.is_interactive
+        && base.0.severity() < Impact::MfaPrompt.severity()
+        && base.0 != Impact::Indeterminate
+    {
+        return (Impact::MfaPrompt, Why::SignInFrequencyEveryTime, None);
+    }
+    base
+}
+
+fn fold_controls(
+    op: Operator,
+    statuses: impl Iterator<Item = (u8, (Impact, Why))>,
+) -> (Impact, Why, Option<u8>) {
+    let mut worst: Option<(Impact, Why, u8)> = None;
+    let mut easiest: Option<(Impact, Why, u8)> = None;
+    let mut unknown: Option<(Why, u8)> = None;
+    let mut blocked: Option<(Why, u8)> = None;
+    for (i, (impact, why)) in statuses {
+        match impact {
+            Impact::Indeterminate => unknown = unknown.or(Some((why, i))),
+            _ => {
+                if impact == Impact::Blocked {
+                    blocked = blocked.or(Some((why, i)));
+                }
+                if worst.is_none_or(|w| impact.severity() > w.0.severity()) {
+                    worst = Some((impact, why, i));
+                }
+                if easiest.is_none_or(|e| impact.severity() < e.0.severity()) {
+                    easiest = Some((impact, why, i));
+                }
+            }
+        }
+    }
+    match op {
+        Operator::And => {
+            if let Some((why, i)) = blocked {
+                return (Impact::Blocked, why, Some(i));
+            }
+            if let Some((why, i)) = unknown {
+                return (Impact::Indeterminate, why, Some(i));
+            }
+            worst.map(|(a, b, c)| (a, b, Some(c))).unwrap_or((
+                Impact::Satisfied,
+                Why::NoGrantControls,
+                None,
+            ))
+        }
+        Operator::Or => {
+            if let Some((Impact::Satisfied, why, i)) = easiest {
+                return (Impact::Satisfied, why, Some(i));
+            }
+            if let Some((why, i)) = unknown {
+                return (Impact::Indeterminate, why, Some(i));
+            }
+            easiest.map(|(a, b, c)| (a, b, Some(c))).unwrap_or((
+                Impact::Satisfied,
+                Why::NoGrantControls,
+                None,
+            ))
+        }
+    }
+}
+
+fn indeterminate(m: Missing) -> (Impact, Why) {
+    (Impact::Indeterminate, Why::Indeterminate(m))
+}
+
+/// What the user must do to get an MFA claim (§2.4).
+fn mfa_remedy(p: &CompiledPolicy, f: &Facts) -> (Impact, Why) {
+    let risk_policy = p.is_risk_policy();
+    match f.registration {
+        Some(r) if !r.is_mfa_capable && risk_policy => (Impact::Blocked, Why::RiskUnregistered),
+        _ if !f.signin.is_interactive => (Impact::InteractiveReauth, Why::NonInteractive),
+        Some(r) if r.is_mfa_capable => (Impact::MfaPrompt, Why::MfaPrompt),
+        Some(_) => (Impact::MfaRegistration, Why::MfaRegistration),
+        None => indeterminate(Missing::MfaRegistration),
+    }
+}
+
+fn control(apps: &AppTables, p: &CompiledPolicy, f: &Facts, c: &Control) -> (Impact, Why) {
+    let s = f.signin;
+    let d = &s.device;
+    let device_code = s.transfer_method == Some(crate::domain::TransferMethod::DeviceCodeFlow);
+    match c {
+        Control::Mfa | Control::AuthenticationStrength { .. } => {
+            if f.mfa_done {
+                (Impact::Satisfied, Why::MfaAlreadySatisfied)
+            } else {
+                mfa_remedy(p, f)
+            }
+        }
+        Control::PasswordChange | Control::RiskRemediation => {
+            // MFA in the sign-in does not satisfy it (design.md); unregistered users are blocked.
+            match f.registration {
+                Some(r) if !r.is_mfa_capable => (Impact::Blocked, Why::RiskUnregistered),
+                _ if !s.is_interactive => (Impact::InteractiveReauth, Why::NonInteractive),
+                Some(_) => (Impact::PasswordChange, Why::PasswordChange),
+                None => indeterminate(Missing::MfaRegistration),
+            }
+        }
+        Control::CompliantDevice => {
+            if device_code {
+                return (Impact::Blocked, Why::DeviceCodeFlowNoDevice);
+            }
+            if !d.is_registered() {
+                return (Impact::Blocked, Why::DeviceNotCompliant);
+            }
+            match d.is_compliant {
+                Some(true) => (Impact::Satisfied, Why::DeviceCompliant),
+                Some(false) => (Impact::Blocked, Why::DeviceNotCompliant),
+                None => indeterminate(Missing::DeviceCompliance),
+            }
+        }
+        Control::DomainJoinedDevice => {
+            if device_code || !d.is_registered() {
+                return (Impact::Blocked, Why::NotHybridJoined);
+            }
+            match d.filter_trust_type() {
+                Some("ServerAD") => (Impact::Satisfied, Why::HybridJoined),
+                Some(_) => (Impact::Blocked, Why::NotHybridJoined),
+                None => indeterminate(Missing::DeviceJoinType),
+            }
+        }
+        Control::ApprovedApplication => {
+            let mobile = matches!(s.platform, Platform::Ios | Platform::Android);
+            if mobile && apps.approved_client_apps.contains(&s.app_id) {
+                (Impact::Satisfied, Why::ApprovedApp)
+            } else {
+                (Impact::Blocked, Why::NotApprovedApp)
+            }
+        }
+        Control::CompliantApplication => {
+            let capable_platform = matches!(
+                s.platform,
+                Platform::Ios | Platform::Android | Platform::Windows
+            );
+            if capable_platform && apps.approved_client_apps.contains(&s.app_id) {
+                indeterminate(Missing::AppProtection)
+            } else {
+                (Impact::Blocked, Why::NotAppProtectionCapable)
+            }
+        }
+        Control::TermsOfUse(_) => indeterminate(Missing::TermsOfUseAcceptance),
+        Control::CustomControl(_) => indeterminate(Missing::CustomControlResult),
+    }
+}
+
+/// The legacy MFA registration policy (entra-semantics.md §4.1; design.md's 14-day rule).
+fn registration_policy(f: &Facts) -> (Impact, Why, Option<u8>) {
+    match f.registration {
+        None => (
+            Impact::Indeterminate,
+            Why::Indeterminate(Missing::MfaRegistration),
+            None,
+        ),
+        Some(r) if r.is_mfa_registered => (Impact::Satisfied, Why::Registered, None),
+        Some(_) => {
+            let start = f.registration_clock.unwrap_or(f.signin.millis());
+            if f.signin.millis() < start + registration::GRACE_MILLIS {
+                (Impact::RegistrationNudge, Why::RegistrationGrace, None)
+            } else {
+                (Impact::MfaRegistration, Why::RegistrationRequired, None)
+            }
+        }
+    }
+}
+
+/// Which policies form a set (design.md: current = enabled; proposed = enabled + report-only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SetKind {
+    Current,
+    Proposed,
+}
+
+impl SetKind {
+    pub fn includes(self, state: PolicyState) -> bool {
+        match self {
+            SetKind::Current => state == PolicyState::Enabled,
+            SetKind::Proposed => state != PolicyState::Disabled,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SetKind::Current => "current",
+            SetKind::Proposed => "proposed",
+        }
+    }
+}
+
+/// A sign-in's outcome over a policy set: the most severe impact, and the policies that were
+/// indeterminate beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub impact: Impact,
+    /// Index (into `PolicySet::policies`) of a policy that reached `impact`.
+    pub decided_by: Option<usize>,
+    pub indeterminate: u16,
+}
+
+/// Combines evaluations (aligned with `PolicySet::policies`; `None` = not evaluated) over the
+/// policies a set includes. Block wins, then the most severe; all applicable policies must be
+/// satisfied (§2.3).
+pub fn combine(set: &PolicySet, evals: &[Option<Evaluation>], kind: SetKind) -> Outcome {
+    let mut out = Outcome {
+        impact: Impact::NotApplied,
+        decided_by: None,
+        indeterminate: 0,
+    };
+    for (i, (p, e)) in set.policies.iter().zip(evals).enumerate() {
+        let Some(e) = e else { continue };
+        if !kind.includes(p.state) {
+            continue;
+        }
+        if e.impact == Impact::Indeterminate {
+            out.indeterminate += 1;
+            continue;
+        }
+        if e.impact.severity() > out.impact.severity() {
+            out.impact = e.impact;
+            out.decided_by = Some(i);
+        }
+    }
+    out
+}

@@ -1,0 +1,291 @@
+//! Policies: the Graph `conditionalAccessPolicy` model, the legacy Identity Protection policies,
+//! validation, and compilation into a `PolicySet` the engine evaluates.
+//!
+//! In: policy files or folders (one object per file, arrays, Graph pages, NDJSON; UTF-8/UTF-16;
+//! camelCase or the SDK's PascalCase) and the `Directory`. Out: compiled policies plus findings.
+
+pub mod compile;
+pub mod compiled;
+pub mod device_filter;
+pub mod identity_protection;
+pub mod model;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use compiled::*;
+
+use crate::directory::Directory;
+use crate::domain::PolicyState;
+use crate::source::{self, SourceError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Reported; evaluation is exact regardless.
+    Warning,
+    /// A field that affects evaluation and that ca-replay does not implement: an error unless
+    /// `--allow-unsupported`, then a warning carried into every report.
+    Unsupported,
+    /// The policy is invalid (Graph would reject it, or it references placeholders).
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Unsupported => "unsupported",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// One validation finding, naming the file, the policy and the JSON pointer.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Finding {
+    pub severity: Severity,
+    pub file: PathBuf,
+    pub policy: String,
+    pub pointer: String,
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} `{}` {}: {}",
+            self.severity.as_str(),
+            self.file.display(),
+            self.policy,
+            if self.pointer.is_empty() {
+                "/"
+            } else {
+                &self.pointer
+            },
+            self.message
+        )
+    }
+}
+
+/// A policy as read from its file, before compilation.
+#[derive(Debug, Clone)]
+pub struct LoadedPolicy {
+    pub id: String,
+    pub raw: model::Policy,
+    pub origin: Origin,
+}
+
+fn is_policy_file(p: &Path) -> bool {
+    let n = p.to_string_lossy().to_ascii_lowercase();
+    [".json", ".json.gz", ".ndjson", ".ndjson.gz", ".jsonl"]
+        .iter()
+        .any(|e| n.ends_with(e))
+}
+
+/// Reads every policy under `path` (a file or a folder, recursively). Records that are not
+/// policies, or whose fields have the wrong JSON type, are findings; unreadable files are errors.
+pub fn load_policies(path: &Path) -> Result<(Vec<LoadedPolicy>, Vec<Finding>), SourceError> {
+    let mut policies = Vec::new();
+    let mut findings = Vec::new();
+    let files = source::files_under(path)?;
+    for file in files.iter().filter(|f| is_policy_file(f)) {
+        let records = source::read_json_records(file)?;
+        let stem = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(|n| n.split('.').next().unwrap_or(n).to_owned())
+            .unwrap_or_default();
+        let many = records.len() > 1;
+        for r in records {
+            let pointer = if many {
+                format!("/{}", r.index - 1)
+            } else {
+                String::new()
+            };
+            let fail = |message: String| Finding {
+                severity: Severity::Error,
+                file: file.clone(),
+                policy: stem.clone(),
+                pointer: pointer.clone(),
+                message,
+            };
+            let looks_like_policy = r.value.get("conditions").is_some()
+                || r.value.get("grantControls").is_some()
+                || r.value.get("state").is_some();
+            if !looks_like_policy {
+                let keys: Vec<&str> = r
+                    .value
+                    .as_object()
+                    .map(|m| m.keys().take(5).map(String::as_str).collect())
+                    .unwrap_or_default();
+                findings.push(fail(format!(
+                    "not a conditionalAccessPolicy (no `conditions`, `grantControls` or `state`; keys: {})",
+                    keys.join(", ")
+                )));
+                continue;
+            }
+            match serde_json::from_value::<model::Policy>(r.value) {
+                Ok(raw) => {
+                    let id = match raw.id.as_str() {
+                        Some(id) => id,
+                        None if many => format!("{stem}#{}", r.index),
+                        None => stem.clone(),
+                    };
+                    policies.push(LoadedPolicy {
+                        id,
+                        raw,
+                        origin: Origin {
+                            file: file.clone(),
+                            pointer: pointer.clone(),
+                        },
+                    });
+                }
+                Err(e) => findings.push(fail(format!("wrong JSON type: {e}"))),
+            }
+        }
+    }
+    Ok((policies, findings))
+}
+
+/// The compiled policies of a tenant, with what the engine needs per user.
+#[derive(Debug, Default)]
+pub struct PolicySet {
+    pub policies: Vec<CompiledPolicy>,
+    pub symbols: Symbols,
+    /// Per directory user (by `UserIdx`): groups and roles the policies reference.
+    pub member_of: Vec<MemberOf>,
+    pub findings: Vec<Finding>,
+}
+
+/// Options for building a policy set.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildOptions {
+    /// Accept unsupported fields as warnings carried into every report.
+    pub allow_unsupported: bool,
+}
+
+impl PolicySet {
+    /// Compiles loaded policies (and legacy Identity Protection policies) against a directory.
+    /// Policy-referenced user ids are interned into the directory first so that the engine
+    /// compares indices.
+    pub fn build(
+        loaded: &[LoadedPolicy],
+        legacy: Vec<identity_protection::LegacyPolicy>,
+        dir: &mut Directory,
+        options: BuildOptions,
+    ) -> PolicySet {
+        for p in loaded {
+            if let Some(u) = p.raw.conditions.as_ref().and_then(|c| c.users.as_ref()) {
+                for id in u.include_users.iter().chain(u.exclude_users.iter()) {
+                    if compile::is_guid(id.trim()) {
+                        dir.intern_user(id);
+                    }
+                }
+            }
+        }
+        for l in &legacy {
+            for id in l
+                .users
+                .include_users
+                .iter()
+                .chain(l.users.exclude_users.iter())
+            {
+                if compile::is_guid(id.trim()) {
+                    dir.intern_user(id);
+                }
+            }
+        }
+        let mut set = PolicySet::default();
+        let mut seen_ids = std::collections::HashMap::new();
+        for p in loaded {
+            let (compiled, findings) = compile::compile(
+                &p.raw,
+                p.id.clone(),
+                p.origin.clone(),
+                dir,
+                &mut set.symbols,
+            );
+            set.findings.extend(findings);
+            if let Some(c) = compiled {
+                if let Some(prev) = seen_ids.insert(c.id.to_ascii_lowercase(), c.origin.clone()) {
+                    set.findings.push(Finding {
+                        severity: Severity::Error,
+                        file: c.origin.file.clone(),
+                        policy: c.display_name.clone(),
+                        pointer: format!("{}/id", c.origin.pointer),
+                        message: format!(
+                            "duplicate policy id `{}` (also in {})",
+                            c.id,
+                            prev.file.display()
+                        ),
+                    });
+                }
+                set.policies.push(c);
+            }
+        }
+        for l in legacy {
+            let (compiled, findings) = l.compile(dir, &mut set.symbols);
+            set.findings.extend(findings);
+            set.policies.extend(compiled);
+        }
+        if options.allow_unsupported {
+            for f in &set.findings {
+                if f.severity == Severity::Unsupported {
+                    if let Some(p) = set.policies.iter_mut().find(|p| {
+                        p.origin.file == f.file && f.pointer.starts_with(&p.origin.pointer)
+                    }) {
+                        p.accepted_unsupported
+                            .push(format!("{}: {}", f.pointer, f.message));
+                    }
+                }
+            }
+        }
+        set.findings.sort();
+        set.findings.dedup();
+        set.member_of = member_of(&set.symbols, dir);
+        set
+    }
+
+    /// The findings that stop a run: errors, and unsupported fields unless allowed.
+    pub fn blocking_findings(&self, options: BuildOptions) -> Vec<&Finding> {
+        self.findings
+            .iter()
+            .filter(|f| {
+                f.severity == Severity::Error
+                    || (f.severity == Severity::Unsupported && !options.allow_unsupported)
+            })
+            .collect()
+    }
+
+    /// Policies Entra evaluates at all (state is not `disabled`).
+    pub fn active(&self) -> impl Iterator<Item = (usize, &CompiledPolicy)> {
+        self.policies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.state != PolicyState::Disabled)
+    }
+
+    pub fn member_of(&self, u: Option<crate::directory::UserIdx>) -> Option<&MemberOf> {
+        u.and_then(|u| self.member_of.get(u as usize))
+    }
+}
+
+fn member_of(symbols: &Symbols, dir: &Directory) -> Vec<MemberOf> {
+    let mut out = vec![MemberOf::default(); dir.users.len()];
+    for (sym, &g) in symbols.groups.iter().enumerate() {
+        for u in dir.transitive_users(g) {
+            if let Some(m) = out.get_mut(u as usize) {
+                set_bit(&mut m.groups, sym as u32);
+            }
+        }
+    }
+    for (u, m) in out.iter_mut().enumerate() {
+        for role in dir.roles_of(u as u32) {
+            if let Some(sym) = symbols.roles.iter().position(|r| r == role) {
+                set_bit(&mut m.roles, sym as u32);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,330 @@
+//! The batch driver: every sign-in against every non-disabled policy, in parallel (rayon over
+//! chunks), with per-chunk accumulators merged at the end.
+//!
+//! In: a loaded `Tenant` and normalized sign-ins. Out: `Replay` aggregates (per policy and per
+//! policy set, sign-ins and distinct users by impact, indeterminate reasons) and the detail rows.
+//! Per-user state (the MFA registration clock) is computed first as an order-free minimum.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rayon::prelude::*;
+
+use crate::domain::Impact;
+use crate::engine::{self, combine, evaluate, explain, Env, Evaluation, Facts, SetKind, Why};
+use crate::signin::{EventType, SignIn};
+use crate::tenant::Tenant;
+
+const CHUNK: usize = 4096;
+const IMPACTS: usize = Impact::ALL.len();
+
+/// Which detail rows to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Details {
+    /// Rows whose impact is not `not_applied` (design.md).
+    #[default]
+    Applied,
+    /// Every evaluated (sign-in, policy) pair.
+    All,
+}
+
+/// One row of `details.csv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailRow {
+    pub signin: usize,
+    pub policy: usize,
+    pub impact: Impact,
+    pub reason: String,
+}
+
+/// Distinct users as a bitset over the run's user numbering.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserSet(Vec<u64>);
+
+impl UserSet {
+    fn insert(&mut self, u: u32) {
+        crate::policy::set_bit(&mut self.0, u);
+    }
+    fn merge(&mut self, other: &UserSet) {
+        if self.0.len() < other.0.len() {
+            self.0.resize(other.0.len(), 0);
+        }
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= *b;
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn contains(&self, u: u32) -> bool {
+        crate::policy::bit(&self.0, u)
+    }
+    pub fn difference_len(&self, other: &UserSet) -> usize {
+        self.0
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w & !other.0.get(i).copied().unwrap_or(0)).count_ones() as usize)
+            .sum()
+    }
+}
+
+/// Sign-ins and distinct users by impact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub signins: [u64; IMPACTS],
+    pub users: Vec<UserSet>,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            signins: [0; IMPACTS],
+            users: vec![UserSet::default(); IMPACTS],
+        }
+    }
+    fn add(&mut self, impact: Impact, user: Option<u32>) {
+        let i = impact as usize;
+        self.signins[i] += 1;
+        if let Some(u) = user {
+            self.users[i].insert(u);
+        }
+    }
+    fn merge(&mut self, o: &Tally) {
+        for i in 0..IMPACTS {
+            self.signins[i] += o.signins[i];
+            self.users[i].merge(&o.users[i]);
+        }
+    }
+    pub fn signins_of(&self, i: Impact) -> u64 {
+        self.signins[i as usize]
+    }
+    pub fn users_of(&self, i: Impact) -> &UserSet {
+        &self.users[i as usize]
+    }
+}
+
+/// What the replay found.
+#[derive(Debug, Clone, Default)]
+pub struct Replay {
+    /// Per policy (aligned with `PolicySet::policies`); `None` for disabled policies.
+    pub policies: Vec<Option<Tally>>,
+    pub sets: BTreeMap<SetKind, Tally>,
+    /// Per set: sign-ins with at least one indeterminate policy.
+    pub indeterminate_signins: BTreeMap<SetKind, u64>,
+    /// Indeterminate (policy, reason) counts.
+    pub indeterminate_reasons: BTreeMap<String, u64>,
+    /// Users whose sign-ins the proposed set treats more severely than the current one, by the
+    /// proposed impact.
+    pub newly: BTreeMap<Impact, UserSet>,
+    pub signins_changed: u64,
+    pub evaluated: u64,
+    pub not_evaluated: BTreeMap<&'static str, u64>,
+    pub users: u64,
+    pub details: Vec<DetailRow>,
+}
+
+#[derive(Default)]
+struct Acc {
+    policies: Vec<Option<Tally>>,
+    sets: BTreeMap<SetKind, Tally>,
+    indeterminate_signins: BTreeMap<SetKind, u64>,
+    reasons: HashMap<String, u64>,
+    newly: BTreeMap<Impact, UserSet>,
+    changed: u64,
+    evaluated: u64,
+    not_evaluated: BTreeMap<&'static str, u64>,
+    details: Vec<DetailRow>,
+}
+
+impl Acc {
+    fn new(t: &Tenant) -> Acc {
+        Acc {
+            policies: t
+                .set
+                .policies
+                .iter()
+                .map(|p| (p.state != crate::domain::PolicyState::Disabled).then(Tally::new))
+                .collect(),
+            sets: [
+                (SetKind::Current, Tally::new()),
+                (SetKind::Proposed, Tally::new()),
+            ]
+            .into(),
+            ..Acc::default()
+        }
+    }
+    fn merge(mut self, o: Acc) -> Acc {
+        for (a, b) in self.policies.iter_mut().zip(&o.policies) {
+            if let (Some(a), Some(b)) = (a, b) {
+                a.merge(b);
+            }
+        }
+        for (k, t) in &o.sets {
+            if let Some(x) = self.sets.get_mut(k) {
+                x.merge(t);
+            }
+        }
+        for (k, n) in o.indeterminate_signins {
+            *self.indeterminate_signins.entry(k).or_default() += n;
+        }
+        for (k, n) in o.reasons {
+            *self.reasons.entry(k).or_default() += n;
+        }
+        for (k, u) in &o.newly {
+            self.newly.entry(*k).or_default().merge(u);
+        }
+        self.changed += o.changed;
+        self.evaluated += o.evaluated;
+        for (k, n) in o.not_evaluated {
+            *self.not_evaluated.entry(k).or_default() += n;
+        }
+        self.details.extend(o.details);
+        self
+    }
+}
+
+/// Replays sign-ins against the tenant's policies.
+pub fn run(tenant: &Tenant, signins: &[SignIn], details: Details) -> Replay {
+    // Number the users of this run for the distinct-user bitsets.
+    let mut numbering: HashMap<String, u32> = HashMap::new();
+    let user_no: Vec<Option<u32>> = signins
+        .iter()
+        .map(|s| {
+            if s.user_id.is_empty() {
+                return None;
+            }
+            let n = numbering.len() as u32;
+            Some(*numbering.entry(s.user_id.to_ascii_lowercase()).or_insert(n))
+        })
+        .collect();
+
+    let no_clocks = HashMap::new();
+    let env0 = Env {
+        dir: &tenant.dir,
+        set: &tenant.set,
+        apps: &tenant.apps,
+        registration_clocks: &no_clocks,
+    };
+    let clocks = signins
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            let mut c = HashMap::new();
+            engine::registration::accumulate(&env0, chunk, &mut c);
+            c
+        })
+        .reduce(HashMap::new, |mut a, b| {
+            for (k, v) in b {
+                a.entry(k)
+                    .and_modify(|x: &mut i64| *x = (*x).min(v))
+                    .or_insert(v);
+            }
+            a
+        });
+    let env = Env {
+        registration_clocks: &clocks,
+        ..env0
+    };
+
+    let acc = signins
+        .par_chunks(CHUNK)
+        .enumerate()
+        .map(|(ci, chunk)| {
+            let mut acc = Acc::new(tenant);
+            let mut evals: Vec<Option<Evaluation>> = vec![None; tenant.set.policies.len()];
+            for (k, s) in chunk.iter().enumerate() {
+                let si = ci * CHUNK + k;
+                replay_one(
+                    &env,
+                    tenant,
+                    s,
+                    si,
+                    user_no[si],
+                    details,
+                    &mut evals,
+                    &mut acc,
+                );
+            }
+            acc
+        })
+        .reduce(|| Acc::new(tenant), Acc::merge);
+
+    Replay {
+        policies: acc.policies,
+        sets: acc.sets,
+        indeterminate_signins: acc.indeterminate_signins,
+        indeterminate_reasons: acc.reasons.into_iter().collect(),
+        newly: acc.newly,
+        signins_changed: acc.changed,
+        evaluated: acc.evaluated,
+        not_evaluated: acc.not_evaluated,
+        users: numbering.len() as u64,
+        details: acc.details,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn replay_one(
+    env: &Env,
+    tenant: &Tenant,
+    s: &SignIn,
+    si: usize,
+    user: Option<u32>,
+    details: Details,
+    evals: &mut [Option<Evaluation>],
+    acc: &mut Acc,
+) {
+    if s.first_factor_failed() {
+        *acc.not_evaluated.entry("first_factor_failed").or_default() += 1;
+        return;
+    }
+    if s.event_type == EventType::ManagedIdentity {
+        *acc.not_evaluated.entry("managed_identity").or_default() += 1;
+        return;
+    }
+    acc.evaluated += 1;
+    let f = Facts::prepare(env, s, false);
+    for (pi, p) in tenant.set.policies.iter().enumerate() {
+        evals[pi] = None;
+        if p.state == crate::domain::PolicyState::Disabled {
+            continue;
+        }
+        let e = evaluate(env, p, &f);
+        evals[pi] = Some(e);
+        if let Some(Some(t)) = acc.policies.get_mut(pi) {
+            t.add(e.impact, user);
+        }
+        if let Why::Indeterminate(m) = e.why {
+            *acc.reasons
+                .entry(format!("{}: {}", p.id, m.as_str()))
+                .or_default() += 1;
+        }
+        if details == Details::All || e.impact != Impact::NotApplied {
+            acc.details.push(DetailRow {
+                signin: si,
+                policy: pi,
+                impact: e.impact,
+                reason: explain::reason(env.dir, env.set, p, &e, f.user),
+            });
+        }
+    }
+    let mut outcome = BTreeMap::new();
+    for kind in [SetKind::Current, SetKind::Proposed] {
+        let o = combine(&tenant.set, evals, kind);
+        if let Some(t) = acc.sets.get_mut(&kind) {
+            t.add(o.impact, user);
+        }
+        if o.indeterminate > 0 {
+            *acc.indeterminate_signins.entry(kind).or_default() += 1;
+        }
+        outcome.insert(kind, o.impact);
+    }
+    let (cur, prop) = (outcome[&SetKind::Current], outcome[&SetKind::Proposed]);
+    if prop.severity() > cur.severity() {
+        acc.changed += 1;
+        if let Some(u) = user {
+            acc.newly.entry(prop).or_default().insert(u);
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The normalized sign-in: one schema that every export format fills (entra-semantics.md §6).
+//! Derived fields (platform, client app class, MFA evidence) are computed once at ingest so the
+//! engine reads them millions of times for free.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::{ClientApp, Platform, RiskLevel, TransferMethod};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum EventType {
+    #[default]
+    InteractiveUser,
+    NonInteractiveUser,
+    ServicePrincipal,
+    ManagedIdentity,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::InteractiveUser => "interactiveUser",
+            EventType::NonInteractiveUser => "nonInteractiveUser",
+            EventType::ServicePrincipal => "servicePrincipal",
+            EventType::ManagedIdentity => "managedIdentity",
+        }
+    }
+    pub fn is_workload(self) -> bool {
+        matches!(
+            self,
+            EventType::ServicePrincipal | EventType::ManagedIdentity
+        )
+    }
+}
+
+/// `deviceDetail`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Device {
+    pub device_id: String,
+    pub display_name: String,
+    pub operating_system: String,
+    pub browser: String,
+    pub is_compliant: Option<bool>,
+    pub is_managed: Option<bool>,
+    /// As logged: "Azure AD joined", "Azure AD registered", "Hybrid Azure AD joined", or empty.
+    pub trust_type: String,
+}
+
+impl Device {
+    /// A device is registered when the log carries its id (unregistered devices have none).
+    pub fn is_registered(&self) -> bool {
+        let id = self.device_id.trim();
+        !id.is_empty() && id != "00000000-0000-0000-0000-000000000000"
+    }
+    /// The device-filter `trustType` value for the logged join type (entra-semantics.md §2.2).
+    pub fn filter_trust_type(&self) -> Option<&'static str> {
+        let t = self.trust_type.to_ascii_lowercase();
+        if t.contains("hybrid") || t == "serverad" || t == "domain joined" {
+            Some("ServerAD")
+        } else if t.contains("registered") || t == "workplace" {
+            Some("Workplace")
+        } else if t.contains("joined") || t == "azuread" {
+            Some("AzureAD")
+        } else {
+            None
+        }
+    }
+    /// Hybrid joined: what `domainJoinedDevice` requires (design.md).
+    pub fn is_hybrid_joined(&self) -> bool {
+        self.filter_trust_type() == Some("ServerAD")
+    }
+}
+
+/// Bit flags of `conditionalAccessConditions`, in declaration order (entra-semantics.md §3).
+pub mod conditions {
+    pub const NAMES: [&str; 17] = [
+        "application",
+        "users",
+        "devicePlatform",
+        "location",
+        "clientType",
+        "signInRisk",
+        "userRisk",
+        "time",
+        "deviceState",
+        "client",
+        "ipAddressSeenByAzureAD",
+        "ipAddressSeenByResourceProvider",
+        "unknownFutureValue",
+        "servicePrincipals",
+        "servicePrincipalRisk",
+        "authenticationFlows",
+        "insiderRisk",
+    ];
+    pub const USER_RISK: u32 = 1 << 6;
+
+    /// Parses `"application,users"` or the integer form of diagnostic exports.
+    pub fn parse(v: &serde_json::Value) -> Option<u32> {
+        match v {
+            serde_json::Value::Number(n) => n.as_u64().map(|n| n as u32),
+            serde_json::Value::String(s) => {
+                if let Ok(n) = s.trim().parse::<u32>() {
+                    return Some(n);
+                }
+                let mut bits = 0;
+                for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    if part.eq_ignore_ascii_case("none") {
+                        continue;
+                    }
+                    let i = NAMES.iter().position(|n| n.eq_ignore_ascii_case(part))?;
+                    bits |= 1 << i;
+                }
+                Some(bits)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One entry of `appliedConditionalAccessPolicies`: Entra's own verdict.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppliedPolicy {
+    pub id: String,
+    pub display_name: String,
+    pub result: String,
+    pub enforced_grant_controls: Vec<String>,
+    pub conditions_satisfied: Option<u32>,
+    pub conditions_not_satisfied: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SignIn {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub user_id: String,
+    pub user_principal_name: String,
+    pub user_display_name: String,
+    /// `member` / `guest` lower-cased; empty when the log does not say.
+    pub user_type: String,
+    pub home_tenant_id: String,
+    pub resource_tenant_id: String,
+    pub cross_tenant_access_type: String,
+    pub app_id: String,
+    pub app_display_name: String,
+    /// Lower-cased resource application id: what Conditional Access targets.
+    pub resource_id: String,
+    pub resource_display_name: String,
+    /// `conditionalAccessAudiences`, lower-cased: preferred over `resource_id` when present.
+    pub audiences: Vec<String>,
+    pub ip_address: Option<IpAddr>,
+    /// Two-letter country, upper-cased; empty when unknown.
+    pub country: String,
+    pub client_app_used: String,
+    pub client_app: ClientApp,
+    pub user_agent: String,
+    pub platform: Platform,
+    pub device: Device,
+    pub is_interactive: bool,
+    pub event_type: EventType,
+    pub service_principal_id: String,
+    /// `riskLevelDuringSignIn`; `None` when the log does not carry it.
+    pub sign_in_risk: Option<RiskLevel>,
+    pub risk_level_aggregated: Option<RiskLevel>,
+    pub error_code: i64,
+    pub failure_reason: String,
+    pub authentication_requirement: String,
+    /// The sign-in shows MFA done (requirement met, a second factor succeeded, or "MFA
+    /// requirement satisfied by claim in the token").
+    pub mfa_satisfied: bool,
+    /// Methods of the successful authentication steps (e.g. "Password", "FIDO2 security key").
+    pub authentication_methods: Vec<String>,
+    pub transfer_method: Option<TransferMethod>,
+    /// Authentication context ids and user-action URNs requested, lower-cased.
+    pub auth_context: Vec<String>,
+    pub through_global_secure_access: Option<bool>,
+    pub session_id: String,
+    pub correlation_id: String,
+    pub applied_policies: Vec<AppliedPolicy>,
+}
+
+/// Sign-in error codes that mean the first factor failed: Conditional Access never ran
+/// (entra-semantics.md §2.3; codes from Microsoft's AADSTS reference). Choice recorded in
+/// design.md: such sign-ins are counted, not evaluated.
+pub const FIRST_FACTOR_FAILURES: &[i64] = &[
+    50034,  // user not found
+    50053,  // account locked / malicious IP
+    50055,  // password expired
+    50056,  // invalid or null password
+    50057,  // account disabled
+    50064,  // credential validation failure
+    50126,  // invalid username or password
+    50133,  // session invalid because the password changed
+    50144,  // AD password expired
+    50173,  // fresh auth token needed (password changed)
+    80012,  // outside allowed logon hours (pass-through auth)
+    80014,  // pass-through auth validation timed out
+    81010,  // seamless SSO failed: invalid or expired Kerberos ticket
+    120000, // password change required (ADFS)
+];
+
+impl SignIn {
+    pub fn first_factor_failed(&self) -> bool {
+        FIRST_FACTOR_FAILURES.contains(&self.error_code)
+    }
+    /// The resource ids Conditional Access evaluated: the audiences when logged, else the
+    /// resource (design.md "which app a policy targets").
+    pub fn targets(&self) -> &[String] {
+        if self.audiences.is_empty() {
+            std::slice::from_ref(&self.resource_id)
+        } else {
+            &self.audiences
+        }
+    }
+    /// The time as milliseconds since the epoch (for per-user state in time order).
+    pub fn millis(&self) -> i64 {
+        self.created_at.timestamp_millis()
+    }
+}

@@ -1,0 +1,242 @@
+//! Data-driven semantic cases: one JSON file per rule under tests/cases/<area>/, each run as its
+//! own test named by its path, so a failure names the rule. Format: tests/cases/README.md.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use ca_replay::engine::{combine, SetKind};
+use ca_replay::policy::{BuildOptions, Severity};
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    rule: String,
+    citation: String,
+    #[serde(default)]
+    allow_unsupported: bool,
+    #[serde(default)]
+    directory: Option<Value>,
+    #[serde(default)]
+    config: Option<Value>,
+    #[serde(default)]
+    policies: Vec<Value>,
+    #[serde(default, rename = "identityProtection")]
+    identity_protection: Option<Value>,
+    #[serde(default)]
+    signins: Vec<Value>,
+    #[serde(default)]
+    expect: Vec<Expect>,
+    #[serde(default)]
+    expect_findings: Option<Vec<ExpectFinding>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    signin: String,
+    #[serde(default)]
+    policy: Option<String>,
+    #[serde(default)]
+    set: Option<String>,
+    impact: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectFinding {
+    severity: String,
+    pointer: String,
+    contains: String,
+}
+
+fn cases(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            cases(&p, out);
+        } else if p.extension().is_some_and(|e| e == "json") {
+            out.push(p);
+        }
+    }
+}
+
+fn run_case(path: &Path) -> Result<(), Failed> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("read: {e}"))?;
+    let raw: Value = serde_json::from_str(&text).map_err(|e| format!("case JSON: {e}"))?;
+    let case: Case =
+        serde_json::from_value(raw.clone()).map_err(|e| format!("case schema: {e}"))?;
+    if case.rule.trim().is_empty() || !case.citation.contains('§') {
+        return Err(
+            "a case needs a `rule` and a `citation` naming an entra-semantics.md section (§)"
+                .into(),
+        );
+    }
+    let _ = (
+        &case.directory,
+        &case.config,
+        &case.policies,
+        &case.identity_protection,
+        &case.signins,
+    );
+    let options = BuildOptions {
+        allow_unsupported: case.allow_unsupported,
+    };
+    let tenant = common::tenant(&raw, options);
+    let mut errors = Vec::new();
+
+    match &case.expect_findings {
+        None => {
+            let blocking = tenant.set.blocking_findings(options);
+            if !blocking.is_empty() {
+                let list: Vec<String> = blocking.iter().map(|f| f.to_string()).collect();
+                errors.push(format!(
+                    "unexpected blocking findings:\n  {}",
+                    list.join("\n  ")
+                ));
+            }
+        }
+        Some(expected) => {
+            for x in expected {
+                let found = tenant.set.findings.iter().any(|f| {
+                    f.severity.as_str() == x.severity
+                        && f.pointer == x.pointer
+                        && f.message.contains(&x.contains)
+                });
+                if !found {
+                    let all: Vec<String> =
+                        tenant.set.findings.iter().map(|f| f.to_string()).collect();
+                    errors.push(format!(
+                        "missing finding {} {} containing `{}`; findings:\n  {}",
+                        x.severity,
+                        x.pointer,
+                        x.contains,
+                        all.join("\n  ")
+                    ));
+                }
+            }
+            let extra = tenant
+                .set
+                .findings
+                .iter()
+                .filter(|f| f.severity != Severity::Warning)
+                .filter(|f| {
+                    !expected
+                        .iter()
+                        .any(|x| f.severity.as_str() == x.severity && f.pointer == x.pointer)
+                });
+            for f in extra {
+                errors.push(format!("unexpected finding: {f}"));
+            }
+        }
+    }
+
+    let signins = common::signins(&raw);
+    let evals = common::evaluate_all(&tenant, &signins);
+    for x in &case.expect {
+        let Some(si) = signins.iter().position(|s| s.id == x.signin) else {
+            errors.push(format!("no sign-in `{}`", x.signin));
+            continue;
+        };
+        match (&x.policy, &x.set) {
+            (Some(pid), None) => {
+                let Some(pi) = tenant.set.policies.iter().position(|p| &p.id == pid) else {
+                    errors.push(format!("no policy `{pid}`"));
+                    continue;
+                };
+                let e = &evals[si][pi];
+                let p = &tenant.set.policies[pi];
+                let user = tenant.dir.user_by_id(&signins[si].user_id);
+                let reason =
+                    ca_replay::engine::explain::reason(&tenant.dir, &tenant.set, p, e, user);
+                if e.impact.as_str() != x.impact {
+                    let trace = ca_replay::engine::explain::trace_lines(
+                        &tenant.dir,
+                        &tenant.set,
+                        p,
+                        e,
+                        user,
+                    );
+                    errors.push(format!(
+                        "{} × {}: expected `{}`, got `{}` ({reason})\n    trace: {}",
+                        x.signin,
+                        pid,
+                        x.impact,
+                        e.impact,
+                        trace.join("; ")
+                    ));
+                } else if let Some(r) = &x.reason {
+                    if !reason.contains(r.as_str()) {
+                        errors.push(format!(
+                            "{} × {}: reason `{reason}` lacks `{r}`",
+                            x.signin, pid
+                        ));
+                    }
+                }
+            }
+            (None, Some(set)) => {
+                let kind = match set.as_str() {
+                    "current" => SetKind::Current,
+                    "proposed" => SetKind::Proposed,
+                    other => {
+                        errors.push(format!("unknown set `{other}`"));
+                        continue;
+                    }
+                };
+                let evs: Vec<_> = evals[si].iter().map(|e| Some(*e)).collect();
+                let o = combine(&tenant.set, &evs, kind);
+                if o.impact.as_str() != x.impact {
+                    errors.push(format!(
+                        "{} {set} set: expected `{}`, got `{}`",
+                        x.signin, x.impact, o.impact
+                    ));
+                }
+            }
+            _ => errors.push("an expectation names exactly one of `policy` or `set`".into()),
+        }
+    }
+    if case.expect.is_empty() && case.expect_findings.is_none() {
+        errors.push("a case must expect something".into());
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}\n  rule: {}\n  {}",
+            path.display(),
+            case.rule,
+            errors.join("\n  ")
+        )
+        .into())
+    }
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut files = Vec::new();
+    cases(&root, &mut files);
+    let trials = files
+        .into_iter()
+        .map(|p| {
+            let name = p
+                .strip_prefix(&root)
+                .unwrap_or(&p)
+                .with_extension("")
+                .display()
+                .to_string();
+            Trial::test(name, move || run_case(&p))
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}

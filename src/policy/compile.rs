@@ -882,7 +882,17 @@ fn compile_devices(d: &model::Devices, v: &mut Validator) -> Option<DeviceFilter
         &f.other,
         Severity::Unsupported,
     );
-    let rule_text = f.rule.as_str()?;
+    let rule_text = f.rule.as_str().unwrap_or_default();
+    if rule_text.trim().is_empty() {
+        if f.mode.as_str().is_some_and(|m| !m.trim().is_empty()) {
+            v.error(
+                &format!("{P}/deviceFilter/rule"),
+                "the device filter has a mode but no rule".to_owned(),
+            );
+        }
+        // `{"mode": null, "rule": null}`: the SDK's empty object, no filter.
+        return None;
+    }
     let mode = match f
         .mode
         .as_str()

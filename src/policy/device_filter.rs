@@ -196,7 +196,12 @@ impl Op {
     fn negative(self) -> bool {
         matches!(
             self,
-            Op::Ne | Op::NotStartsWith | Op::NotEndsWith | Op::NotContains | Op::NotMatch | Op::NotIn
+            Op::Ne
+                | Op::NotStartsWith
+                | Op::NotEndsWith
+                | Op::NotContains
+                | Op::NotMatch
+                | Op::NotIn
         )
     }
 
@@ -269,7 +274,9 @@ impl DeviceFilterRule {
         if chars > MAX_RULE_CHARS {
             return Err(DeviceFilterError {
                 offset: 0,
-                message: format!("the rule has {chars} characters; Entra allows at most {MAX_RULE_CHARS}"),
+                message: format!(
+                    "the rule has {chars} characters; Entra allows at most {MAX_RULE_CHARS}"
+                ),
             });
         }
         let tokens = lex(rule)?;
@@ -531,7 +538,10 @@ impl Parser<'_> {
 
     fn primary(&mut self) -> Result<Expr, DeviceFilterError> {
         let Some(t) = self.peek().cloned() else {
-            return Err(self.error_at(self.end, "the rule ends where a condition was expected".into()));
+            return Err(self.error_at(
+                self.end,
+                "the rule ends where a condition was expected".into(),
+            ));
         };
         match &t.kind {
             Kind::LParen => {
@@ -544,7 +554,10 @@ impl Parser<'_> {
                         self.pos += 1;
                         Ok(e)
                     }
-                    _ => Err(self.error_at(self.here(), format!("`(` at character {} is not closed", t.offset))),
+                    _ => Err(self.error_at(
+                        self.here(),
+                        format!("`(` at character {} is not closed", t.offset),
+                    )),
                 }
             }
             Kind::Word(w) => {
@@ -560,7 +573,10 @@ impl Parser<'_> {
 
     fn comparison(&mut self, word: &str, offset: usize) -> Result<Expr, DeviceFilterError> {
         let Some((prefix, name)) = word.split_once('.') else {
-            return Err(self.error_at(offset, format!("expected `device.<property>`, found `{word}`")));
+            return Err(self.error_at(
+                offset,
+                format!("expected `device.<property>`, found `{word}`"),
+            ));
         };
         if !prefix.eq_ignore_ascii_case("device") {
             return Err(self.error_at(
@@ -569,12 +585,16 @@ impl Parser<'_> {
             ));
         }
         let property = Property::from_name(name).ok_or_else(|| {
-            self.error_at(offset, format!("`{name}` is not a device property a filter can use"))
+            self.error_at(
+                offset,
+                format!("`{name}` is not a device property a filter can use"),
+            )
         })?;
         let op_offset = self.here();
         let op = match self.peek() {
             Some(Token {
-                kind: Kind::Word(w), ..
+                kind: Kind::Word(w),
+                ..
             }) => {
                 let k = keyword(w);
                 Op::ALL
@@ -585,7 +605,10 @@ impl Parser<'_> {
             Some(t) => {
                 return Err(self.error_at(
                     op_offset,
-                    format!("expected an operator after `{word}`, found {}", t.kind.describe()),
+                    format!(
+                        "expected an operator after `{word}`, found {}",
+                        t.kind.describe()
+                    ),
                 ))
             }
             None => return Err(self.error_at(op_offset, format!("`{word}` has no operator"))),
@@ -618,7 +641,8 @@ impl Parser<'_> {
                 loop {
                     match self.peek().cloned() {
                         Some(Token {
-                            kind: Kind::RBracket, ..
+                            kind: Kind::RBracket,
+                            ..
                         }) if items.is_empty() => {
                             self.pos += 1;
                             break;
@@ -632,10 +656,15 @@ impl Parser<'_> {
                         Some(other) => {
                             return Err(self.error_at(
                                 other.offset,
-                                format!("expected a string in the list, found {}", other.kind.describe()),
+                                format!(
+                                    "expected a string in the list, found {}",
+                                    other.kind.describe()
+                                ),
                             ))
                         }
-                        None => return Err(self.error_at(self.end, "the list is not closed".into())),
+                        None => {
+                            return Err(self.error_at(self.end, "the list is not closed".into()))
+                        }
                     }
                     match self.peek().map(|t| t.kind.clone()) {
                         Some(Kind::Comma) => self.pos += 1,
@@ -643,7 +672,10 @@ impl Parser<'_> {
                             self.pos += 1;
                             break;
                         }
-                        _ => return Err(self.error_at(self.here(), "expected `,` or `]` in the list".into())),
+                        _ => {
+                            return Err(self
+                                .error_at(self.here(), "expected `,` or `]` in the list".into()))
+                        }
                     }
                 }
                 Value::List(items)
@@ -659,22 +691,33 @@ impl Parser<'_> {
                     .case_insensitive(true)
                     .size_limit(1 << 20)
                     .build()
-                    .map_err(|e| self.error_at(t.offset, format!("invalid regular expression: {e}")))?;
+                    .map_err(|e| {
+                        self.error_at(t.offset, format!("invalid regular expression: {e}"))
+                    })?;
                 Value::Regex(s, re)
             }
             Kind::Str(s) => Value::Str(s),
             Kind::Word(w) if w.eq_ignore_ascii_case("true") => Value::Bool(true),
             Kind::Word(w) if w.eq_ignore_ascii_case("false") => Value::Bool(false),
-            Kind::Word(w) if w.eq_ignore_ascii_case("null") && matches!(op, Op::Eq | Op::Ne) => Value::Null,
+            Kind::Word(w) if w.eq_ignore_ascii_case("null") && matches!(op, Op::Eq | Op::Ne) => {
+                Value::Null
+            }
             other => {
                 return Err(self.error_at(
                     t.offset,
-                    format!("expected a value after `-{}`, found {}", op.word(), other.describe()),
+                    format!(
+                        "expected a value after `-{}`, found {}",
+                        op.word(),
+                        other.describe()
+                    ),
                 ))
             }
         };
         if matches!(op, Op::Match | Op::NotMatch) && !matches!(value, Value::Regex(..)) {
-            return Err(self.error_at(t.offset, format!("operator `-{}` needs a quoted pattern", op.word())));
+            return Err(self.error_at(
+                t.offset,
+                format!("operator `-{}` needs a quoted pattern", op.word()),
+            ));
         }
         Ok(value)
     }
@@ -736,7 +779,11 @@ impl fmt::Display for Expr {
                 operand(f, inner)
             }
             Expr::And(items) | Expr::Or(items) => {
-                let sep = if matches!(self, Expr::And(_)) { " -and " } else { " -or " };
+                let sep = if matches!(self, Expr::And(_)) {
+                    " -and "
+                } else {
+                    " -or "
+                };
                 for (i, e) in items.iter().enumerate() {
                     if i > 0 {
                         f.write_str(sep)?;
@@ -799,25 +846,57 @@ mod tests {
             "device.model -eq \"a\" -or device.model -eq \"b\" -and -not device.model -eq \"c\"",
         )
         .unwrap();
-        let Expr::Or(items) = &r.expr else { panic!("{r:?}") };
+        let Expr::Or(items) = &r.expr else {
+            panic!("{r:?}")
+        };
         assert!(matches!(&items[1], Expr::And(a) if matches!(a[1], Expr::Not(_))));
     }
 
     #[test]
     fn unregistered_device_positive_never_matches_negative_always_does() {
-        assert_eq!(eval("device.trustType -eq \"AzureAD\"", &Unregistered), Some(false));
-        assert_eq!(eval("device.trustType -ne \"AzureAD\"", &Unregistered), Some(true));
-        assert_eq!(eval("device.model -notContains \"x\"", &Unregistered), Some(true));
+        assert_eq!(
+            eval("device.trustType -eq \"AzureAD\"", &Unregistered),
+            Some(false)
+        );
+        assert_eq!(
+            eval("device.trustType -ne \"AzureAD\"", &Unregistered),
+            Some(true)
+        );
+        assert_eq!(
+            eval("device.model -notContains \"x\"", &Unregistered),
+            Some(true)
+        );
         assert_eq!(eval("device.model -eq null", &Unregistered), Some(true));
-        assert_eq!(eval("device.isCompliant -eq True", &Unregistered), Some(false));
+        assert_eq!(
+            eval("device.isCompliant -eq True", &Unregistered),
+            Some(false)
+        );
     }
 
     #[test]
     fn three_valued_logic_with_unknown_properties() {
         let d = Dev(vec![(Property::IsCompliant, PropertyValue::Bool(false))]);
-        assert_eq!(eval("device.isCompliant -eq True -and device.model -eq \"x\"", &d), Some(false));
-        assert_eq!(eval("device.isCompliant -eq False -and device.model -eq \"x\"", &d), None);
-        assert_eq!(eval("device.isCompliant -eq False -or device.model -eq \"x\"", &d), Some(true));
+        assert_eq!(
+            eval(
+                "device.isCompliant -eq True -and device.model -eq \"x\"",
+                &d
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            eval(
+                "device.isCompliant -eq False -and device.model -eq \"x\"",
+                &d
+            ),
+            None
+        );
+        assert_eq!(
+            eval(
+                "device.isCompliant -eq False -or device.model -eq \"x\"",
+                &d
+            ),
+            Some(true)
+        );
         assert_eq!(eval("-not device.model -eq \"x\"", &d), None);
     }
 
@@ -833,16 +912,31 @@ mod tests {
         assert_eq!(eval("device.model -startsWith \"surface\"", &d), Some(true));
         assert_eq!(eval("device.model -endsWith \"PRO 9\"", &d), Some(true));
         assert_eq!(eval("device.model -contains \"pro\"", &d), Some(true));
-        assert_eq!(eval("device.model -match \"^surface\\s+pro\"", &d), Some(true));
-        assert_eq!(eval("device.model -notIn [\"Surface Pro 9\"]", &d), Some(false));
-        assert_eq!(eval("device.systemLabels -contains \"m365managed\"", &d), Some(true));
-        assert_eq!(eval("device.systemLabels -contains \"M365\"", &d), Some(false));
+        assert_eq!(
+            eval("device.model -match \"^surface\\s+pro\"", &d),
+            Some(true)
+        );
+        assert_eq!(
+            eval("device.model -notIn [\"Surface Pro 9\"]", &d),
+            Some(false)
+        );
+        assert_eq!(
+            eval("device.systemLabels -contains \"m365managed\"", &d),
+            Some(true)
+        );
+        assert_eq!(
+            eval("device.systemLabels -contains \"M365\"", &d),
+            Some(false)
+        );
     }
 
     #[test]
     fn errors_name_the_offset_and_the_problem() {
         let e = DeviceFilterRule::parse("device.isCompliant -contains \"x\"").unwrap_err();
-        assert!(e.message.contains("cannot be used with `isCompliant`") && e.offset == 19, "{e}");
+        assert!(
+            e.message.contains("cannot be used with `isCompliant`") && e.offset == 19,
+            "{e}"
+        );
         let e = DeviceFilterRule::parse("device.colour -eq \"red\"").unwrap_err();
         assert!(e.message.contains("`colour`"), "{e}");
         let e = DeviceFilterRule::parse("(device.model -eq \"x\"").unwrap_err();
@@ -854,13 +948,19 @@ mod tests {
         assert!(DeviceFilterRule::parse("device.extensionAttribute01 -eq \"x\"").is_err());
         assert!(DeviceFilterRule::parse("").is_err());
         let long = format!("device.model -eq \"{}\"", "x".repeat(3100));
-        assert!(DeviceFilterRule::parse(&long).unwrap_err().message.contains("3072"));
+        assert!(DeviceFilterRule::parse(&long)
+            .unwrap_err()
+            .message
+            .contains("3072"));
     }
 
     #[test]
     fn backtick_escapes_quotes() {
         let r = DeviceFilterRule::parse("device.displayName -eq \"Bob`\"s PC\"").unwrap();
-        let d = Dev(vec![(Property::DisplayName, PropertyValue::Str("bob\"s pc"))]);
+        let d = Dev(vec![(
+            Property::DisplayName,
+            PropertyValue::Str("bob\"s pc"),
+        )]);
         assert_eq!(r.evaluate(&d), Some(true));
         assert_eq!(DeviceFilterRule::parse(&r.to_string()).unwrap(), r);
     }

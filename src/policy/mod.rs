@@ -125,7 +125,17 @@ pub fn load_policies(path: &Path) -> Result<(Vec<LoadedPolicy>, Vec<Finding>), S
                 )));
                 continue;
             }
-            match serde_json::from_value::<model::Policy>(r.value) {
+            let mut value = r.value;
+            for slot in empty_arrays_for_objects(&mut value) {
+                findings.push(Finding {
+                    severity: Severity::Warning,
+                    file: file.clone(),
+                    policy: stem.clone(),
+                    pointer: format!("{pointer}{slot}"),
+                    message: "`[]` where an object is expected; read as not set".to_owned(),
+                });
+            }
+            match serde_path_to_error::deserialize::<_, model::Policy>(value) {
                 Ok(raw) => {
                     let id = match raw.id.as_str() {
                         Some(id) => id,
@@ -141,11 +151,58 @@ pub fn load_policies(path: &Path) -> Result<(Vec<LoadedPolicy>, Vec<Finding>), S
                         },
                     });
                 }
-                Err(e) => findings.push(fail(format!("wrong JSON type: {e}"))),
+                Err(e) => {
+                    let at = e.path().to_string();
+                    let at = if at == "." {
+                        String::new()
+                    } else {
+                        format!("/{}", at.replace('.', "/"))
+                    };
+                    findings.push(Finding {
+                        pointer: format!("{pointer}{at}"),
+                        ..fail(format!("wrong JSON type: {}", e.inner()))
+                    })
+                }
             }
         }
     }
     Ok((policies, findings))
+}
+
+/// Policy fields whose value is an object, where templates sometimes write `[]` (for example
+/// `"locations": []` in AlexFilipin/ConditionalAccess). Replaces each such `[]` by `null` and
+/// returns the JSON pointers it changed.
+fn empty_arrays_for_objects(policy: &mut serde_json::Value) -> Vec<String> {
+    const TOP: [&str; 3] = ["conditions", "grantControls", "sessionControls"];
+    const CONDITIONS: [&str; 8] = [
+        "users",
+        "applications",
+        "locations",
+        "platforms",
+        "devices",
+        "clientApplications",
+        "authenticationFlows",
+        "times",
+    ];
+    let mut changed = Vec::new();
+    let is_empty_array = |v: &serde_json::Value| v.as_array().is_some_and(Vec::is_empty);
+    if let Some(m) = policy.as_object_mut() {
+        for k in TOP {
+            if m.get(k).is_some_and(is_empty_array) {
+                m.insert(k.to_owned(), serde_json::Value::Null);
+                changed.push(format!("/{k}"));
+            }
+        }
+    }
+    if let Some(c) = policy.get_mut("conditions").and_then(|c| c.as_object_mut()) {
+        for k in CONDITIONS {
+            if c.get(k).is_some_and(is_empty_array) {
+                c.insert(k.to_owned(), serde_json::Value::Null);
+                changed.push(format!("/conditions/{k}"));
+            }
+        }
+    }
+    changed
 }
 
 /// The compiled policies of a tenant, with what the engine needs per user.
@@ -215,9 +272,17 @@ impl PolicySet {
                         policy: c.display_name.clone(),
                         pointer: format!("{}/id", c.origin.pointer),
                         message: format!(
-                            "duplicate policy id `{}` (also in {})",
+                            "duplicate policy id `{}` (also in {} at {})",
                             c.id,
-                            prev.file.display()
+                            prev.file.file_name().map_or_else(
+                                || prev.file.display().to_string(),
+                                |n| n.to_string_lossy().into_owned()
+                            ),
+                            if prev.pointer.is_empty() {
+                                "/"
+                            } else {
+                                &prev.pointer
+                            }
                         ),
                     });
                 }

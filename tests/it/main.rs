@@ -1,1 +1,10 @@
+//! Integration tests in one binary (build.md: one test binary links once): property tests of
+//! the engine's invariants, the device filter round-trip, and the real policy sets of
+//! `../shared/fixtures/policies/`.
 
+#[path = "../common/mod.rs"]
+mod common;
+
+mod device_filter;
+mod fixtures;
+mod properties;

@@ -65,6 +65,13 @@ impl Tenant {
                     path: config_path.clone(),
                     message: format!("[locations] mfa_trusted_ips: {m}"),
                 })?;
+        if !dir.mfa_trusted_ips.v6.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: config_path,
+                message: "[locations] mfa_trusted_ips: the legacy MFA service's trusted IPs are IPv4 only (entra-semantics.md §2.2)".into(),
+            }
+            .into());
+        }
         let policies = root.join("policies");
         if !policies.exists() {
             return Err(TenantError::NoPolicies(root.to_path_buf()));

@@ -7,6 +7,7 @@
 //! `Provided`, so that a decision that needs it becomes `indeterminate` instead of a guess.
 
 pub mod locations;
+pub mod roles;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};

@@ -75,48 +75,10 @@ fn user_entry(
     format!("{} {}", tail(&e.pointer), what)
 }
 
-/// Names of the built-in roles the templates use (entra-semantics.md §4.4).
+/// A role for a trace: "Global Administrator (62e9…)", or the bare id of a role not built in.
 pub fn role_name(id: &str) -> String {
-    const ROLES: &[(&str, &str)] = &[
-        (
-            "62e90394-69f5-4237-9190-012177145e10",
-            "Global Administrator",
-        ),
-        (
-            "194ae4cb-b126-40b2-bd5b-6091b380977d",
-            "Security Administrator",
-        ),
-        (
-            "e8611ab8-c189-46e8-94e1-60213ab1f814",
-            "Privileged Role Administrator",
-        ),
-        (
-            "d29b2b05-8046-44ba-8758-1e26182fcf32",
-            "Directory Synchronization Accounts",
-        ),
-        (
-            "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9",
-            "Conditional Access Administrator",
-        ),
-        (
-            "29232cdf-9323-42fd-ade2-1d097af3e4de",
-            "Exchange Administrator",
-        ),
-        (
-            "f28a1f50-f6e7-4571-818b-6a12f2af6b6c",
-            "SharePoint Administrator",
-        ),
-        ("fe930be7-5e62-47db-91af-98c3a49a38b1", "User Administrator"),
-        (
-            "729827e3-9c14-49f7-bb1b-9608f156bbb8",
-            "Helpdesk Administrator",
-        ),
-    ];
-    ROLES
-        .iter()
-        .find(|(i, _)| *i == id)
-        .map(|(_, n)| format!("{n} ({id})"))
-        .unwrap_or_else(|| id.to_owned())
+    crate::directory::roles::built_in_role_name(id)
+        .map_or_else(|| id.to_owned(), |n| format!("{n} ({id})"))
 }
 
 /// One line per condition that was checked.
@@ -139,6 +101,7 @@ pub fn trace_lines(
                 }
             }
             Check::NotMatched => "not matched (no include rule matched)".to_owned(),
+            Check::OtherSubject => other_subject(*cond).to_owned(),
             Check::Excluded(i) => {
                 match i.and_then(|i| entry_text(dir, set, p, *cond, false, i as usize, user)) {
                     Some(t) => format!("excluded by {t}"),
@@ -244,6 +207,9 @@ pub fn reason(
                     }
                 }
                 Some((cond, Check::NotMatched)) => format!("{}: not matched", cond.as_str()),
+                Some((cond, Check::OtherSubject)) => {
+                    format!("{}: {}", cond.as_str(), other_subject(cond))
+                }
                 Some((cond, Check::Unknown(m))) => {
                     format!("{}: unknown: {}", cond.as_str(), m.as_str())
                 }
@@ -258,5 +224,13 @@ pub fn reason(
                 .unwrap_or_default();
             format!("{control}{}", why.as_str())
         }
+    }
+}
+
+fn other_subject(cond: Condition) -> &'static str {
+    if cond == Condition::Users {
+        "not matched: a workload identity sign-in, and this policy targets users"
+    } else {
+        "not matched: a user sign-in, and this policy targets workload identities"
     }
 }

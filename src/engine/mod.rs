@@ -95,12 +95,14 @@ pub enum Missing {
     AppBundle,
     IpAddress,
     NamedLocation,
+    NamedLocations,
     MfaTrustedIps,
     CompliantNetwork,
     GpsCountry,
     SignInRisk,
     SignInRiskHidden,
     UserRisk,
+    UserRiskHidden,
     ServicePrincipalRisk,
     InsiderRisk,
     DeviceProperty,
@@ -121,12 +123,14 @@ impl Missing {
             Missing::AppBundle => "resource may belong to the app bundle but is not in its table (add it under [app_bundles])",
             Missing::IpAddress => "sign-in has no IP address",
             Missing::NamedLocation => "named location not in namedLocations",
+            Missing::NamedLocations => "named locations not provided (namedLocations.json): trusted ranges unknown",
             Missing::MfaTrustedIps => "MFA trusted IPs not configured ([locations] mfa_trusted_ips)",
             Missing::CompliantNetwork => "sign-in does not say whether it came through Global Secure Access",
             Missing::GpsCountry => "country by Authenticator GPS is not in logs",
             Missing::SignInRisk => "sign-in risk not in the log",
             Missing::SignInRiskHidden => "sign-in risk is `hidden` (not licensed)",
             Missing::UserRisk => "user risk at sign-in time unknown (riskyUsers.json with history)",
+            Missing::UserRiskHidden => "user risk is `hidden` in riskyUsers (not licensed)",
             Missing::ServicePrincipalRisk => "service principal risk is not in logs",
             Missing::InsiderRisk => "insider risk is not in logs",
             Missing::DeviceProperty => "device filter reads a property sign-in logs do not carry",
@@ -154,12 +158,18 @@ pub enum Check {
     /// Included, then excluded by this exclude entry (None: by the rule itself, e.g. a device
     /// filter in exclude mode).
     Excluded(Option<u16>),
+    /// The sign-in's subject is the other kind: a workload sign-in against a user policy, or a
+    /// user sign-in against a workload identity policy (§2.2).
+    OtherSubject,
     Unknown(Missing),
 }
 
 impl Check {
     fn decides_no(self) -> bool {
-        matches!(self, Check::NotMatched | Check::Excluded(_))
+        matches!(
+            self,
+            Check::NotMatched | Check::Excluded(_) | Check::OtherSubject
+        )
     }
 }
 
@@ -202,7 +212,9 @@ impl Why {
             Why::LegacyClient => "legacy client cannot satisfy grant controls",
             Why::MfaAlreadySatisfied => "MFA already satisfied in the sign-in",
             Why::MfaPrompt => "registered user would be prompted for MFA",
-            Why::MfaRegistration => "user not registered for MFA: registration interrupt",
+            Why::MfaRegistration => {
+                "user is not MFA-capable (no usable method registered): registration interrupt"
+            }
             Why::RiskUnregistered => "risk policy and user not registered for MFA (AADSTS53004)",
             Why::NonInteractive => "non-interactive sign-in needs the user back interactively",
             Why::PasswordChange => "secure password change required (user risk)",
@@ -361,13 +373,14 @@ enum Tri {
     Unknown(Missing),
 }
 
-/// Include-then-exclude over two entry lists.
+/// Include-then-exclude over two entry lists. An exclusion that holds decides even when the
+/// include side is unknown: exclude beats include (§2.1).
 fn include_exclude<T>(
     include: &[Entry<T>],
     exclude: &[Entry<T>],
     mut test: impl FnMut(&T) -> Tri,
 ) -> Check {
-    let mut unknown = None;
+    let mut include_unknown = None;
     let mut matched = None;
     for (i, e) in include.iter().enumerate() {
         match test(&e.target) {
@@ -375,27 +388,25 @@ fn include_exclude<T>(
                 matched = Some(i as u16);
                 break;
             }
-            Tri::Unknown(m) => unknown = unknown.or(Some(m)),
+            Tri::Unknown(m) => include_unknown = include_unknown.or(Some(m)),
             Tri::No => {}
         }
     }
-    let Some(i) = matched else {
-        return match unknown {
-            Some(m) => Check::Unknown(m),
-            None => Check::NotMatched,
-        };
-    };
-    let mut unknown = None;
+    if matched.is_none() && include_unknown.is_none() {
+        return Check::NotMatched;
+    }
+    let mut exclude_unknown = None;
     for (j, e) in exclude.iter().enumerate() {
         match test(&e.target) {
             Tri::Yes => return Check::Excluded(Some(j as u16)),
-            Tri::Unknown(m) => unknown = unknown.or(Some(m)),
+            Tri::Unknown(m) => exclude_unknown = exclude_unknown.or(Some(m)),
             Tri::No => {}
         }
     }
-    match unknown {
-        Some(m) => Check::Unknown(m),
-        None => Check::Matched(Some(i)),
+    match (matched, include_unknown.or(exclude_unknown)) {
+        (Some(i), None) => Check::Matched(Some(i)),
+        (_, Some(m)) => Check::Unknown(m),
+        (None, None) => Check::NotMatched,
     }
 }
 
@@ -577,6 +588,10 @@ fn location_ref(env: &Env, s: &SignIn, r: &LocationRef) -> Tri {
             if env.dir.mfa_trusted_ips.contains(ip) {
                 return Tri::Yes;
             }
+            if !env.dir.provided.named_locations {
+                // Without namedLocations.json the tenant's trusted ranges are not known.
+                unknown = unknown.or(Some(Missing::NamedLocations));
+            }
             unknown.map(Tri::Unknown).unwrap_or(Tri::No)
         }
         LocationRef::Named(i) => {
@@ -619,13 +634,13 @@ fn location_ref(env: &Env, s: &SignIn, r: &LocationRef) -> Tri {
     }
 }
 
-fn risk(mask: Option<Mask>, level: Option<RiskLevel>, missing: Missing) -> Check {
+fn risk(mask: Option<Mask>, level: Option<RiskLevel>, missing: Missing, hidden: Missing) -> Check {
     let Some(mask) = mask else {
         return Check::NotConfigured;
     };
     match level {
         None => Check::Unknown(missing),
-        Some(RiskLevel::Hidden) => Check::Unknown(Missing::SignInRiskHidden),
+        Some(RiskLevel::Hidden) => Check::Unknown(hidden),
         Some(l) if mask.has(l as usize) => Check::Matched(None),
         Some(_) => Check::NotMatched,
     }
@@ -636,7 +651,12 @@ fn user_risk(p: &CompiledPolicy, f: &Facts) -> Check {
         return Check::NotConfigured;
     };
     if let Some(level) = f.user_risk {
-        return risk(Some(mask), Some(level), Missing::UserRisk);
+        return risk(
+            Some(mask),
+            Some(level),
+            Missing::UserRisk,
+            Missing::UserRiskHidden,
+        );
     }
     // Entra's own record for this policy says whether user risk matched (design.md).
     let recorded = f
@@ -711,13 +731,26 @@ fn workload(p: &CompiledPolicy, s: &SignIn) -> Check {
         return Check::NotConfigured;
     };
     if s.event_type != crate::signin::EventType::ServicePrincipal {
-        return Check::NotMatched;
+        return Check::OtherSubject;
     }
     let sp = s.service_principal_id.to_ascii_lowercase();
     include_exclude(&w.include, &w.exclude, |r| match r {
         ServicePrincipalRef::AllInTenant => Tri::Yes,
         ServicePrincipalRef::Id(id) => bool_tri(*id == sp),
     })
+}
+
+/// Why a sign-in is not evaluated against policies at all, if it is not: Conditional Access runs
+/// after the first factor (§2.3), so a failed first factor never reaches it; managed identities
+/// are outside Conditional Access (§1.6).
+pub fn not_evaluated(s: &SignIn) -> Option<&'static str> {
+    if s.first_factor_failed() {
+        Some("first_factor_failed")
+    } else if s.event_type == crate::signin::EventType::ManagedIdentity {
+        Some("managed_identity")
+    } else {
+        None
+    }
 }
 
 /// Evaluates one policy against one prepared sign-in.
@@ -730,7 +763,7 @@ pub fn evaluate(env: &Env, p: &CompiledPolicy, f: &Facts) -> Evaluation {
             let c: Check = $check;
             trace[$cond as usize] = c;
             match c {
-                Check::NotMatched | Check::Excluded(_) => {
+                Check::NotMatched | Check::Excluded(_) | Check::OtherSubject => {
                     return Evaluation {
                         applies: Some(false),
                         impact: Impact::NotApplied,
@@ -750,7 +783,7 @@ pub fn evaluate(env: &Env, p: &CompiledPolicy, f: &Facts) -> Evaluation {
         step!(
             Condition::Users,
             if s.event_type.is_workload() {
-                Check::NotMatched
+                Check::OtherSubject
             } else {
                 let u = p.users.as_ref().map(|u| (&u.include, &u.exclude));
                 match u {
@@ -774,7 +807,12 @@ pub fn evaluate(env: &Env, p: &CompiledPolicy, f: &Facts) -> Evaluation {
     );
     step!(
         Condition::SignInRisk,
-        risk(p.sign_in_risk, s.sign_in_risk, Missing::SignInRisk)
+        risk(
+            p.sign_in_risk,
+            s.sign_in_risk,
+            Missing::SignInRisk,
+            Missing::SignInRiskHidden
+        )
     );
     step!(Condition::UserRisk, user_risk(p, f));
     step!(

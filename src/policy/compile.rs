@@ -165,6 +165,13 @@ pub fn compile(
         .and_then(|w| compile_workload(w, &mut v));
     let users = match (&users, &workload) {
         (Some(u), Some(_)) if u.include.is_empty() => None,
+        (Some(_), Some(_)) => {
+            v.error(
+                "/conditions/clientApplications",
+                "a policy targets users or workload identities (`clientApplications`), not both; set `users.includeUsers` to [\"None\"]".into(),
+            );
+            users
+        }
         _ => users,
     };
     if users.is_none() && workload.is_none() {
@@ -255,6 +262,12 @@ pub fn compile(
         );
     }
     validate_combinations(&grant, user_risk.is_some(), &mut v);
+    if workload.is_some() && users.is_none() && !grant.controls.is_empty() {
+        v.error(
+            "/grantControls/builtInControls",
+            "workload identity policies support only the `block` grant (§1.6)".into(),
+        );
+    }
 
     let findings = v.findings;
     let compiled = CompiledPolicy {
@@ -659,19 +672,27 @@ fn compile_apps(a: &model::Applications, v: &mut Validator) -> AppsCondition {
     cond
 }
 
+// An unknown value (accepted with `--allow-unsupported`) is left out of its list, but a list
+// that held only unknown values stays an empty list that matches nothing: it never widens into
+// "not configured", which would match everything.
+
 fn compile_client_apps(list: &StrList, v: &mut Validator) -> Option<Vec<ClientAppType>> {
     let mut out = Vec::new();
+    let mut unknown = false;
     for (i, raw) in list.iter().enumerate() {
         match ClientAppType::parse(raw) {
             Some(ClientAppType::All) => return None,
             Some(t) => out.push(t),
-            None => v.unsupported(
-                &format!("/conditions/clientAppTypes/{i}"),
-                format!("unknown client app type `{raw}`"),
-            ),
+            None => {
+                unknown = true;
+                v.unsupported(
+                    &format!("/conditions/clientAppTypes/{i}"),
+                    format!("unknown client app type `{raw}`"),
+                )
+            }
         }
     }
-    if out.is_empty() {
+    if out.is_empty() && !unknown {
         None
     } else {
         Some(out)
@@ -816,16 +837,20 @@ use crate::directory::LocationKind;
 
 fn risk_mask(list: &StrList, pointer: &str, v: &mut Validator) -> Option<Mask> {
     let mut mask = Mask::default();
+    let mut unknown = false;
     for (i, raw) in list.iter().enumerate() {
         match RiskLevel::parse(raw) {
             Some(l) => mask = mask.with(l as usize),
-            None => v.unsupported(
-                &format!("{pointer}/{i}"),
-                format!("unknown risk level `{raw}`"),
-            ),
+            None => {
+                unknown = true;
+                v.unsupported(
+                    &format!("{pointer}/{i}"),
+                    format!("unknown risk level `{raw}`"),
+                )
+            }
         }
     }
-    if mask.is_empty() {
+    if mask.is_empty() && !unknown {
         None
     } else {
         Some(mask)
@@ -839,16 +864,20 @@ fn flags_mask<T: Copy + Into<usize>>(
     v: &mut Validator,
 ) -> Option<Mask> {
     let mut mask = Mask::default();
+    let mut unknown = false;
     for flag in split_flags(&list.0) {
         if flag.eq_ignore_ascii_case("none") {
             continue;
         }
         match parse(flag) {
             Some(x) => mask = mask.with(x.into()),
-            None => v.unsupported(pointer, format!("unknown value `{flag}`")),
+            None => {
+                unknown = true;
+                v.unsupported(pointer, format!("unknown value `{flag}`"))
+            }
         }
     }
-    if mask.is_empty() {
+    if mask.is_empty() && !unknown {
         None
     } else {
         Some(mask)
@@ -979,11 +1008,21 @@ fn compile_grant(g: &model::GrantControls, v: &mut Validator) -> Grant {
     if let Some(s) = &g.authentication_strength {
         // The rest of an authenticationStrengthPolicy (combinations, dates, description) is
         // read-only metadata of the strength; ca-replay treats any strength as MFA (issue scope).
-        if let Some(id) = s.id.as_str() {
-            grant.controls.push(Control::AuthenticationStrength {
+        match s.id.as_str() {
+            Some(id) => grant.controls.push(Control::AuthenticationStrength {
                 id,
                 name: s.display_name.as_str().unwrap_or_default(),
-            });
+            }),
+            // The SDK writes an all-null object for "no strength"; anything else without an id
+            // cannot be evaluated.
+            None if s.display_name.as_str().is_some() => v.error(
+                "/grantControls/authenticationStrength/id",
+                format!(
+                    "authentication strength `{}` has no `id`",
+                    s.display_name.as_str().unwrap_or_default()
+                ),
+            ),
+            None => {}
         }
     }
     grant

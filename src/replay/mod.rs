@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::domain::Impact;
 use crate::engine::{self, combine, evaluate, explain, Env, Evaluation, Facts, SetKind, Why};
-use crate::signin::{EventType, SignIn};
+use crate::signin::SignIn;
 use crate::tenant::Tenant;
 
 const CHUNK: usize = 4096;
@@ -275,12 +275,8 @@ fn replay_one(
     evals: &mut [Option<Evaluation>],
     acc: &mut Acc,
 ) {
-    if s.first_factor_failed() {
-        *acc.not_evaluated.entry("first_factor_failed").or_default() += 1;
-        return;
-    }
-    if s.event_type == EventType::ManagedIdentity {
-        *acc.not_evaluated.entry("managed_identity").or_default() += 1;
+    if let Some(why) = crate::engine::not_evaluated(s) {
+        *acc.not_evaluated.entry(why).or_default() += 1;
         return;
     }
     acc.evaluated += 1;

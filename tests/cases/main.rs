@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use ca_replay::engine::{combine, SetKind};
+use ca_replay::engine::{combine, not_evaluated, SetKind};
 use ca_replay::policy::{BuildOptions, Severity};
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde::Deserialize;
@@ -154,6 +154,15 @@ fn run_case(path: &Path) -> Result<(), Failed> {
                     errors.push(format!("no policy `{pid}`"));
                     continue;
                 };
+                if let Some(why) = not_evaluated(&signins[si]) {
+                    if x.impact != "not_evaluated" {
+                        errors.push(format!(
+                            "{} × {pid}: expected `{}`, but the sign-in is not evaluated ({why})",
+                            x.signin, x.impact
+                        ));
+                    }
+                    continue;
+                }
                 let e = &evals[si][pi];
                 let p = &tenant.set.policies[pi];
                 let user = tenant.dir.user_by_id(&signins[si].user_id);
@@ -193,6 +202,15 @@ fn run_case(path: &Path) -> Result<(), Failed> {
                         continue;
                     }
                 };
+                if let Some(why) = not_evaluated(&signins[si]) {
+                    if x.impact != "not_evaluated" {
+                        errors.push(format!(
+                            "{} {set} set: expected `{}`, but the sign-in is not evaluated ({why})",
+                            x.signin, x.impact
+                        ));
+                    }
+                    continue;
+                }
                 let evs: Vec<_> = evals[si].iter().map(|e| Some(*e)).collect();
                 let o = combine(&tenant.set, &evs, kind);
                 if o.impact.as_str() != x.impact {

@@ -155,7 +155,15 @@ impl Directory {
         if let Some(&i) = self.user_index.get(id) {
             return Some(i);
         }
-        self.user_index.get(&key(id)).copied()
+        // Keys are trimmed and lower-cased; only look again when that changes the id.
+        if id
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || b.is_ascii_whitespace())
+        {
+            self.user_index.get(&key(id)).copied()
+        } else {
+            None
+        }
     }
 
     /// A user by object id or user principal name.

@@ -159,8 +159,12 @@ impl AppTables {
         if ids.contains(resource_id) {
             return Membership::Member;
         }
-        let name = resource_name.to_ascii_lowercase();
-        if names.iter().any(|n| name.starts_with(n)) {
+        // Case-insensitive prefix test without allocating (the engine calls this per policy).
+        let name = resource_name.as_bytes();
+        if names
+            .iter()
+            .any(|n| name.len() >= n.len() && name[..n.len()].eq_ignore_ascii_case(n.as_bytes()))
+        {
             Membership::Unknown
         } else {
             Membership::NotMember

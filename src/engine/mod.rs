@@ -304,10 +304,15 @@ impl<'a> Facts<'a> {
                 // Not a risky user at all, and risk data was provided: none.
                 (env.dir.provided.risk && user.is_none()).then_some(RiskLevel::None)
             });
-        let registration_clock = env
-            .registration_clocks
-            .get(&s.user_id.to_ascii_lowercase())
-            .copied();
+        let registration_clock = if env.registration_clocks.is_empty() {
+            None
+        } else if s.user_id.bytes().any(|b| b.is_ascii_uppercase()) {
+            env.registration_clocks
+                .get(&s.user_id.to_ascii_lowercase())
+                .copied()
+        } else {
+            env.registration_clocks.get(&s.user_id).copied()
+        };
         Facts {
             signin: s,
             user,
@@ -322,25 +327,35 @@ impl<'a> Facts<'a> {
 }
 
 fn classify_external(dir: &Directory, user: Option<UserIdx>, s: &SignIn) -> External {
-    let cross = s.cross_tenant_access_type.to_ascii_lowercase();
-    if cross == "b2bdirectconnect" {
+    let cross = s.cross_tenant_access_type.as_str();
+    if cross.eq_ignore_ascii_case("b2bDirectConnect") {
         return External::Kind(GuestKind::B2bDirectConnectUser);
     }
-    if cross == "serviceprovider" {
+    if cross.eq_ignore_ascii_case("serviceProvider") {
         return External::Kind(GuestKind::ServiceProvider);
     }
     let listed = user.map(|u| dir.user(u)).filter(|u| u.listed);
-    let user_type = match listed
+    let user_type = listed
         .map(|u| u.user_type.as_str())
         .filter(|t| !t.is_empty())
-    {
-        Some(t) => t.to_owned(),
-        None => s.user_type.clone(),
+        .unwrap_or(s.user_type.as_str());
+    #[derive(PartialEq)]
+    enum Type {
+        Guest,
+        Member,
+        Other,
+    }
+    let ty = if user_type.eq_ignore_ascii_case("guest") {
+        Type::Guest
+    } else if user_type.eq_ignore_ascii_case("member") {
+        Type::Member
+    } else {
+        Type::Other
     };
     let home = s.home_tenant_id.as_str();
     let resource = s.resource_tenant_id.as_str();
     let foreign = match (home.is_empty(), resource.is_empty()) {
-        (false, false) => Some(home != resource),
+        (false, false) => Some(!home.eq_ignore_ascii_case(resource)),
         _ => None,
     };
     let invited = listed.is_some_and(|u| {
@@ -348,17 +363,17 @@ fn classify_external(dir: &Directory, user: Option<UserIdx>, s: &SignIn) -> Exte
             || u.creation_type.eq_ignore_ascii_case("Invitation")
             || u.user_principal_name.contains("#EXT#")
     });
-    match (user_type.as_str(), foreign) {
-        ("guest", Some(true)) => External::Kind(GuestKind::B2bCollaborationGuest),
-        ("guest", Some(false)) if invited => External::Kind(GuestKind::B2bCollaborationGuest),
-        ("guest", Some(false)) => External::Kind(GuestKind::InternalGuest),
-        ("guest", None) if invited => External::Kind(GuestKind::B2bCollaborationGuest),
-        ("guest", None) => External::Unknown,
-        ("member", Some(true)) => External::Kind(GuestKind::B2bCollaborationMember),
-        ("member", _) if cross == "b2bcollaboration" => {
+    match (ty, foreign) {
+        (Type::Guest, Some(true)) => External::Kind(GuestKind::B2bCollaborationGuest),
+        (Type::Guest, Some(false)) if invited => External::Kind(GuestKind::B2bCollaborationGuest),
+        (Type::Guest, Some(false)) => External::Kind(GuestKind::InternalGuest),
+        (Type::Guest, None) if invited => External::Kind(GuestKind::B2bCollaborationGuest),
+        (Type::Guest, None) => External::Unknown,
+        (Type::Member, Some(true)) => External::Kind(GuestKind::B2bCollaborationMember),
+        (Type::Member, _) if cross.eq_ignore_ascii_case("b2bCollaboration") => {
             External::Kind(GuestKind::B2bCollaborationMember)
         }
-        ("member", _) => External::Internal,
+        (Type::Member, _) => External::Internal,
         _ if foreign == Some(true) => External::Kind(GuestKind::OtherExternalUser),
         _ if foreign == Some(false) => External::Internal,
         _ => External::Unknown,

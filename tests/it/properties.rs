@@ -324,8 +324,16 @@ fn add_exclusion(p: &mut Value, x: &Exclusion) {
             }
             push(&mut c["platforms"]["excludePlatforms"], pl)
         }
-        // Narrowing the client apps from `all` to browser only is an exclusion too.
-        Exclusion::ClientAppOut => c["clientAppTypes"] = json!(["browser"]),
+        // Narrowing the client app types is an exclusion too: `all` becomes browser only, a
+        // list loses its last type (a single type stays as it is).
+        Exclusion::ClientAppOut => {
+            let list: Vec<Value> = c["clientAppTypes"].as_array().cloned().unwrap_or_default();
+            if list.iter().any(|t| t == "all") {
+                c["clientAppTypes"] = json!(["browser"]);
+            } else if list.len() > 1 {
+                c["clientAppTypes"] = json!(list[..list.len() - 1]);
+            }
+        }
     }
 }
 
@@ -338,8 +346,6 @@ fn rank(applies: Option<bool>) -> u8 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
-
     /// An exclusion never makes a policy apply: adding one can only move `applies` from
     /// yes towards unknown or no, and where both apply the impact is the same.
     #[test]

@@ -283,7 +283,11 @@ fn signins(n: usize, seed: u64) -> Vec<Value> {
 }
 
 fn bench(c: &mut Criterion) {
-    let n = 100_000;
+    // CA_REPLAY_BENCH_SIGNINS changes the set size (e.g. 5000 to see the cache-resident rate).
+    let n: usize = std::env::var("CA_REPLAY_BENCH_SIGNINS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let case =
         json!({"directory": directory(), "policies": policies(), "signins": signins(n, 0x5eed)});
     let tenant = common::tenant(&case, BuildOptions::default());
@@ -307,6 +311,17 @@ fn bench(c: &mut Criterion) {
     g.bench_function("1 policy x 1 sign-in (evaluate)", |b| {
         b.iter(|| black_box(engine::evaluate(&env, black_box(p), black_box(&facts))))
     });
+    g.throughput(Throughput::Elements(tenant.set.policies.len() as u64));
+    g.bench_function("30 policies x 1 sign-in (evaluate, hot caches)", |b| {
+        b.iter(|| {
+            let mut n = 0u32;
+            for p in &tenant.set.policies {
+                n += black_box(engine::evaluate(&env, p, black_box(&facts))).impact as u32;
+            }
+            n
+        })
+    });
+    g.throughput(Throughput::Elements(1));
     g.bench_function("1 sign-in: prepare facts", |b| {
         b.iter(|| black_box(Facts::prepare(&env, black_box(one), false)))
     });

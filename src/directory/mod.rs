@@ -7,6 +7,11 @@
 //! `Provided`, so that a decision that needs it becomes `indeterminate` instead of a guess.
 
 pub mod locations;
+
+/// Hash maps keyed by object ids the engine looks up per sign-in: FxHash (rustc-hash) instead
+/// of SipHash, whose flooding resistance buys nothing for local input files (measured: see
+/// benches/engine.rs).
+pub type FastMap<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;
 pub mod roles;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -93,22 +98,50 @@ impl std::fmt::Display for DirectoryProblem {
 #[derive(Debug, Default)]
 pub struct Directory {
     pub users: Vec<User>,
-    user_index: HashMap<String, UserIdx>,
-    upn_index: HashMap<String, UserIdx>,
+    user_index: FastMap<String, UserIdx>,
+    /// The same users keyed by their id as a 128-bit number when it is a GUID (all real
+    /// object ids): the per-sign-in look-up hashes one integer instead of 36 bytes.
+    user_guid_index: FastMap<u128, UserIdx>,
+    upn_index: FastMap<String, UserIdx>,
     pub groups: Vec<Group>,
-    group_index: HashMap<String, GroupIdx>,
+    group_index: FastMap<String, GroupIdx>,
     /// (principal id, role template id) of active assignments at directory scope `/`.
     role_assignments: Vec<(String, String)>,
     /// Role template ids per user, resolved (including role-assignable groups).
-    user_roles: HashMap<UserIdx, Vec<String>>,
-    registration: HashMap<UserIdx, Registration>,
-    risk: HashMap<UserIdx, Vec<RiskEvent>>,
+    user_roles: FastMap<UserIdx, Vec<String>>,
+    registration: FastMap<UserIdx, Registration>,
+    risk: FastMap<UserIdx, Vec<RiskEvent>>,
     pub named_locations: Vec<NamedLocation>,
-    location_index: HashMap<String, usize>,
+    location_index: FastMap<String, usize>,
     pub mfa_trusted_ips: IpTable,
     pub provided: Provided,
     /// Records skipped while loading, with the reason; shown in every report.
     pub problems: Vec<DirectoryProblem>,
+}
+
+/// A GUID (`8-4-4-4-12` hex digits, any case, surrounding spaces allowed) as a number.
+pub fn parse_guid(id: &str) -> Option<u128> {
+    let b = if id.len() == 36 { id } else { id.trim() }.as_bytes();
+    if b.len() != 36 {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if c != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        v = (v << 4) | u128::from(d);
+    }
+    Some(v)
 }
 
 fn key(id: &str) -> String {
@@ -147,11 +180,17 @@ impl Directory {
             id: id.trim().to_owned(),
             ..User::default()
         });
+        if let Some(g) = parse_guid(&k) {
+            self.user_guid_index.insert(g, i);
+        }
         self.user_index.insert(k, i);
         i
     }
 
     pub fn user_by_id(&self, id: &str) -> Option<UserIdx> {
+        if let Some(g) = parse_guid(id) {
+            return self.user_guid_index.get(&g).copied();
+        }
         if let Some(&i) = self.user_index.get(id) {
             return Some(i);
         }
@@ -475,7 +514,7 @@ impl Directory {
     /// Resolves role assignments to users (through role-assignable groups too). Call once after
     /// loading.
     pub fn finish(&mut self) {
-        let mut user_roles: HashMap<UserIdx, Vec<String>> = HashMap::new();
+        let mut user_roles: FastMap<UserIdx, Vec<String>> = FastMap::default();
         let assignments = std::mem::take(&mut self.role_assignments);
         for (principal, role) in &assignments {
             let users: Vec<UserIdx> = if let Some(g) = self.group_by_id(principal) {
@@ -653,6 +692,26 @@ fn graph_name_for_csv_header(h: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guid_parsing_and_lookup_by_either_form() {
+        assert_eq!(
+            parse_guid(" 62E90394-69f5-4237-9190-012177145e10 "),
+            Some(0x62e90394_69f5_4237_9190_012177145e10)
+        );
+        assert_eq!(parse_guid("62e90394-69f5-4237-9190-012177145e1"), None);
+        assert_eq!(parse_guid("62e90394x69f5-4237-9190-012177145e10"), None);
+        assert_eq!(parse_guid("g2e90394-69f5-4237-9190-012177145e10"), None);
+        let mut d = Directory::new();
+        let a = d.intern_user("62E90394-69F5-4237-9190-012177145E10");
+        let b = d.intern_user("u1");
+        assert_eq!(
+            d.user_by_id("62e90394-69f5-4237-9190-012177145e10"),
+            Some(a)
+        );
+        assert_eq!(d.user_by_id("U1"), Some(b));
+        assert_eq!(d.user_by_id("00000000-0000-0000-0000-000000000000"), None);
+    }
     use serde_json::json;
 
     fn recs(v: Value) -> Vec<source::Record> {

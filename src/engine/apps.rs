@@ -6,6 +6,9 @@
 
 use std::collections::HashSet;
 
+/// App-id sets looked up per sign-in (FxHash; see `directory::FastMap`).
+pub type FastSet<T> = HashSet<T, rustc_hash::FxBuildHasher>;
+
 use crate::policy::Bundle;
 
 /// Resource app ids of Office 365 services (`reference-office-365-application-contents.md` lists
@@ -134,9 +137,9 @@ pub enum Membership {
 /// The app tables in force for a run: built-ins plus `[app_bundles]` additions.
 #[derive(Debug, Clone)]
 pub struct AppTables {
-    pub office365: HashSet<String>,
-    pub admin_portals: HashSet<String>,
-    pub approved_client_apps: HashSet<String>,
+    pub office365: FastSet<String>,
+    pub admin_portals: FastSet<String>,
+    pub approved_client_apps: FastSet<String>,
 }
 
 impl Default for AppTables {

@@ -286,6 +286,9 @@ pub struct Facts<'a> {
     /// MFA shown in this sign-in or carried from an earlier sign-in of the same session.
     pub mfa_done: bool,
     pub registration_clock: Option<i64>,
+    /// Bundle membership of the sign-in's resource, computed on first use (a bundle look-up
+    /// hashes the id; 30 policies would hash it 30 times).
+    bundles: [std::cell::Cell<Option<Membership>>; 2],
 }
 
 impl<'a> Facts<'a> {
@@ -322,7 +325,24 @@ impl<'a> Facts<'a> {
             user_risk,
             mfa_done: s.mfa_satisfied || session_mfa,
             registration_clock,
+            bundles: Default::default(),
         }
+    }
+
+    fn bundle_membership(&self, apps: &AppTables, b: Bundle, target: &str) -> Membership {
+        let s = self.signin;
+        // `target` is one of `SignIn::targets()`: the resource id itself or an audience.
+        if !std::ptr::eq(target, s.resource_id.as_str()) {
+            // Other audiences have no display name; not cached (rare).
+            return apps.membership(b, target, "");
+        }
+        let slot = &self.bundles[b as usize];
+        if let Some(m) = slot.get() {
+            return m;
+        }
+        let m = apps.membership(b, target, &s.resource_display_name);
+        slot.set(Some(m));
+        m
     }
 }
 
@@ -484,27 +504,20 @@ fn bool_tri(b: bool) -> Tri {
     }
 }
 
-fn app_ref(env: &Env, s: &SignIn, target: &str, r: &AppRef) -> Tri {
+fn app_ref(env: &Env, f: &Facts, target: &str, r: &AppRef) -> Tri {
     match r {
         AppRef::All => Tri::Yes,
         AppRef::Id(id) => bool_tri(id == target),
-        AppRef::Bundle(b) => {
-            // The resource name belongs to `resource_id`; for other audiences we have none.
-            let name = if target == s.resource_id {
-                s.resource_display_name.as_str()
-            } else {
-                ""
-            };
-            match env.apps.membership(*b, target, name) {
-                Membership::Member => Tri::Yes,
-                Membership::NotMember => Tri::No,
-                Membership::Unknown => Tri::Unknown(Missing::AppBundle),
-            }
-        }
+        AppRef::Bundle(b) => match f.bundle_membership(env.apps, *b, target) {
+            Membership::Member => Tri::Yes,
+            Membership::NotMember => Tri::No,
+            Membership::Unknown => Tri::Unknown(Missing::AppBundle),
+        },
     }
 }
 
-fn applications(env: &Env, p: &CompiledPolicy, s: &SignIn) -> Check {
+fn applications(env: &Env, p: &CompiledPolicy, f: &Facts) -> Check {
+    let s = f.signin;
     let a = &p.apps;
     // User actions and authentication contexts target what the sign-in requested.
     for (i, e) in a.user_actions.iter().enumerate() {
@@ -523,7 +536,7 @@ fn applications(env: &Env, p: &CompiledPolicy, s: &SignIn) -> Check {
     // Several audiences: the policy applies when some audience is included and not excluded.
     let mut best = Check::NotMatched;
     for t in s.targets() {
-        let c = include_exclude(&a.include, &a.exclude, |r| app_ref(env, s, t, r));
+        let c = include_exclude(&a.include, &a.exclude, |r| app_ref(env, f, t, r));
         match c {
             Check::Matched(_) => return c,
             Check::Unknown(_) => best = c,
@@ -810,7 +823,7 @@ pub fn evaluate(env: &Env, p: &CompiledPolicy, f: &Facts) -> Evaluation {
     } else {
         step!(Condition::WorkloadIdentities, workload(p, s));
     }
-    step!(Condition::Application, applications(env, p, s));
+    step!(Condition::Application, applications(env, p, f));
     step!(Condition::ClientApps, client_apps(&p.client_app_types, s));
     step!(Condition::DevicePlatform, platforms(&p.platforms, s));
     step!(

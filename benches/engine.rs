@@ -17,7 +17,13 @@ use ca_replay::replay::{self, Details};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
 
-const USERS: usize = 5_000;
+/// Users in the generated directory; CA_REPLAY_BENCH_USERS changes it.
+fn users() -> usize {
+    std::env::var("CA_REPLAY_BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000)
+}
 const GA: &str = "62e90394-69f5-4237-9190-012177145e10";
 const EXCHANGE_ADMIN: &str = "29232cdf-9323-42fd-ade2-1d097af3e4de";
 const APPS: [&str; 6] = [
@@ -51,7 +57,8 @@ fn guid(kind: u32, n: usize) -> String {
 }
 
 fn directory() -> Value {
-    let users: Vec<Value> = (0..USERS)
+    let users_n = users();
+    let users: Vec<Value> = (0..users_n)
         .map(|i| {
             let guest = i % 50 == 0;
             json!({"id": guid(1, i), "userPrincipalName": format!("user{i}@contoso.com"),
@@ -61,7 +68,7 @@ fn directory() -> Value {
         .collect();
     let mut groups: Vec<Value> = (0..20)
         .map(|g| {
-            let members: Vec<Value> = (0..USERS)
+            let members: Vec<Value> = (0..users_n)
                 .filter(|u| u % 20 == g)
                 .take(200)
                 .map(|u| json!({"@odata.type": "#microsoft.graph.user", "id": guid(1, u)}))
@@ -83,7 +90,7 @@ fn directory() -> Value {
         .map(|i| json!({"principalId": guid(1, i * 7), "roleDefinitionId": if i % 2 == 0 {GA} else {EXCHANGE_ADMIN},
                         "directoryScopeId": "/"}))
         .collect();
-    let registration: Vec<Value> = (0..USERS)
+    let registration: Vec<Value> = (0..users_n)
         .map(|i| json!({"id": guid(1, i), "isMfaRegistered": i % 10 != 0, "isMfaCapable": i % 10 != 0}))
         .collect();
     json!({
@@ -221,6 +228,7 @@ fn policies() -> Vec<Value> {
 
 fn signins(n: usize, seed: u64) -> Vec<Value> {
     let mut r = Rng(seed);
+    let users_n = users();
     let clients = [
         "Browser",
         "Browser",
@@ -250,7 +258,7 @@ fn signins(n: usize, seed: u64) -> Vec<Value> {
     let risks = ["none", "none", "none", "low", "medium", "high"];
     (0..n)
         .map(|i| {
-            let user = r.below(USERS + 50); // a few users the directory does not list
+            let user = r.below(users_n + 50); // a few users the directory does not list
             let interactive = r.chance(40);
             let registered_device = r.chance(50);
             let mut s = json!({

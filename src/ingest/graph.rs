@@ -88,6 +88,16 @@ fn object<'a>(
     }
 }
 
+/// An authentication step or status detail that says MFA was done: "MFA requirement satisfied by
+/// claim in the token", "MFA completed in Azure AD", "MFA successfully completed". "First factor
+/// requirement satisfied by claim in the token" is not MFA.
+fn shows_mfa(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    d.contains("mfa requirement satisfied")
+        || d.contains("mfa completed")
+        || d.contains("mfa successfully completed")
+}
+
 /// Reads one Graph sign-in. `category` is the diagnostic-settings category when the record came
 /// in an envelope (it says interactive or not where the record itself may not).
 pub fn parse_signin(v: &Value, category: Option<&str>) -> Result<SignIn, FieldError> {
@@ -159,6 +169,7 @@ pub fn parse_signin(v: &Value, category: Option<&str>) -> Result<SignIn, FieldEr
             trust_type: text(d, "trustType")?,
         };
     }
+    let mut status_mfa = false;
     let mut buf = None;
     if let Some(st) = object(v, "status", &mut buf)? {
         s.error_code = match get(st, "errorCode") {
@@ -177,6 +188,8 @@ pub fn parse_signin(v: &Value, category: Option<&str>) -> Result<SignIn, FieldEr
             Some(other) => return Err(err("status.errorCode", other, "expected an integer")),
         };
         s.failure_reason = text(st, "failureReason")?;
+        // The portal's "Multifactor authentication result" column: the same words as the steps.
+        status_mfa = shows_mfa(&text(st, "additionalDetails")?);
     }
 
     // Interactivity: the record's own flag, else its event types, else the envelope category.
@@ -219,7 +232,14 @@ pub fn parse_signin(v: &Value, category: Option<&str>) -> Result<SignIn, FieldEr
         ));
     }
 
-    if let Some(a) = get(v, "conditionalAccessAudiences") {
+    let mut buf = None;
+    let audiences = match get(v, "conditionalAccessAudiences") {
+        Some(Value::String(t)) if t.trim_start().starts_with(['[', '{']) => {
+            object(v, "conditionalAccessAudiences", &mut buf)?
+        }
+        other => other,
+    };
+    if let Some(a) = audiences {
         let items: Vec<&Value> = match a {
             Value::Array(items) => items.iter().collect(),
             Value::String(t) if t.trim().is_empty() => Vec::new(),
@@ -245,9 +265,10 @@ pub fn parse_signin(v: &Value, category: Option<&str>) -> Result<SignIn, FieldEr
 
     // MFA evidence (design.md "MFA already satisfied").
     let success = s.error_code == 0;
-    let mut mfa = success
-        && s.authentication_requirement
-            .eq_ignore_ascii_case("multiFactorAuthentication");
+    let mut mfa = status_mfa
+        || success
+            && s.authentication_requirement
+                .eq_ignore_ascii_case("multiFactorAuthentication");
     let mut buf = None;
     let details = match get(v, "authenticationDetails") {
         Some(Value::String(_)) => object(v, "authenticationDetails", &mut buf)?,
@@ -255,13 +276,10 @@ pub fn parse_signin(v: &Value, category: Option<&str>) -> Result<SignIn, FieldEr
     };
     if let Some(Value::Array(steps)) = details {
         for step in steps {
-            let detail = text(step, "authenticationStepResultDetail")?.to_ascii_lowercase();
+            let detail = text(step, "authenticationStepResultDetail")?;
             let method = text(step, "authenticationMethod")?;
             let ok = opt_bool(step, "succeeded")?.unwrap_or(false);
-            if detail.contains("satisfied by claim in the token")
-                || detail.contains("mfa completed")
-                || detail.contains("mfa successfully completed")
-            {
+            if shows_mfa(&detail) {
                 mfa = true;
             }
             if ok {
@@ -293,7 +311,22 @@ pub fn parse_signin(v: &Value, category: Option<&str>) -> Result<SignIn, FieldEr
         }
     });
 
-    if let Some(Value::Array(refs)) = get(v, "authenticationContextClassReferences") {
+    let mut buf = None;
+    let refs = match get(v, "authenticationContextClassReferences") {
+        Some(Value::String(_)) => object(v, "authenticationContextClassReferences", &mut buf)?,
+        other => other,
+    };
+    match refs {
+        None | Some(Value::Array(_)) => {}
+        Some(other) => {
+            return Err(err(
+                "authenticationContextClassReferences",
+                other,
+                "expected an array",
+            ))
+        }
+    }
+    if let Some(Value::Array(refs)) = refs {
         for r in refs {
             let id = match r {
                 Value::String(t) => t.clone(),
@@ -380,6 +413,35 @@ mod tests {
         assert!(parse_signin(&v, None).unwrap().mfa_satisfied);
         v["status"] = json!({"errorCode": 50074});
         assert!(!parse_signin(&v, None).unwrap().mfa_satisfied);
+    }
+
+    #[test]
+    fn a_first_factor_claim_is_not_mfa_but_the_status_detail_is() {
+        let mut v = base();
+        v["authenticationDetails"] = json!([{"authenticationMethod": "Previously satisfied", "succeeded": true,
+            "authenticationStepResultDetail": "First factor requirement satisfied by claim in the token"}]);
+        assert!(!parse_signin(&v, None).unwrap().mfa_satisfied);
+        let mut v = base();
+        v["status"] = json!({"errorCode": 0, "additionalDetails": "MFA completed in Azure AD"});
+        assert!(parse_signin(&v, None).unwrap().mfa_satisfied);
+    }
+
+    #[test]
+    fn audiences_and_auth_contexts_as_json_text() {
+        let mut v = base();
+        v["conditionalAccessAudiences"] = json!("[{\"applicationId\":\"A1\"}]");
+        v["authenticationContextClassReferences"] =
+            json!("[{\"id\":\"C1\",\"detail\":\"required\"}]");
+        let s = parse_signin(&v, None).unwrap();
+        assert_eq!(
+            (s.audiences, s.auth_context),
+            (vec!["a1".to_owned()], vec!["c1".to_owned()])
+        );
+        v["authenticationContextClassReferences"] = json!(7);
+        assert_eq!(
+            parse_signin(&v, None).unwrap_err().field,
+            "authenticationContextClassReferences"
+        );
     }
 
     #[test]

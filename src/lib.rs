@@ -10,6 +10,7 @@ pub mod config;
 pub mod directory;
 pub mod domain;
 pub mod engine;
+pub mod generate;
 pub mod ingest;
 pub mod policy;
 pub mod replay;

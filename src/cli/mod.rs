@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions here, one file per subcommand. Exit codes are a type:
 //! 0 ok, 1 a gate crossed (or blocking findings for `validate`), 2 error.
 
+pub mod generate;
 pub mod run;
 pub mod validate;
 
@@ -33,6 +34,33 @@ pub enum Command {
     Run(RunArgs),
     /// Load and validate a tenant's policies; print every finding.
     Validate(ValidateArgs),
+    /// Write a realistic synthetic tenant (directory, template policies, sign-ins).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct GenerateArgs {
+    /// Users in the directory (at least 20).
+    #[arg(long, default_value_t = 300)]
+    pub users: usize,
+    /// Days of sign-ins.
+    #[arg(long, default_value_t = 21)]
+    pub days: u32,
+    /// Random seed: the same options and seed give byte-identical output.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Total sign-ins (default: about 8 per user per working day).
+    #[arg(long)]
+    pub signins: Option<u64>,
+    /// First day, YYYY-MM-DD (UTC).
+    #[arg(long, default_value = "2026-11-02")]
+    pub start: chrono::NaiveDate,
+    /// Compress sign-in files (.ndjson.gz).
+    #[arg(long)]
+    pub gzip: bool,
+    /// The tenant folder to write (new, empty, or written by an earlier `generate`).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -81,6 +109,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Run(a)) => run::run(&a),
         Some(Command::Validate(a)) => validate::validate(&a),
+        Some(Command::Generate(a)) => generate::generate(&a),
         None => run::run(&RunArgs::parse_from(["run"])),
     }
 }

@@ -1,0 +1,857 @@
+//! `ca-replay generate`: a realistic synthetic tenant in the real export formats.
+//!
+//! In: a size (users, days or a sign-in count) and a seed. Out: a tenant folder (design.md
+//! "Inputs") with Graph JSON directory files, Microsoft's template policies, legacy Identity
+//! Protection settings, `ca-replay.toml`, and Graph `signIn` records as NDJSON, one file per
+//! day. Sign-ins are first drawn as attempts, then passed through the tenant's *enabled*
+//! policies with ca-replay's own engine, so that what the log shows is what enforcement would
+//! have let through (blocked attempts fail with 53003, MFA prompts are answered or abandoned),
+//! and `appliedConditionalAccessPolicies` holds each policy's result as Entra records it.
+//!
+//! The same options give byte-identical output. Work is split per day and per chunk of sign-ins,
+//! each with its own random stream, and run in parallel (rayon); chunks are gzip members when
+//! `--gzip` is on, so compression is parallel too.
+
+pub mod rng;
+pub mod tenant;
+mod write;
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use rayon::prelude::*;
+
+use crate::domain::{ClientApp, Impact, Platform, PolicyState, RiskLevel};
+use crate::engine::{self, combine, Env, Facts, SetKind};
+use crate::policy::BuildOptions;
+use crate::signin::{AppliedPolicy, Device, EventType, SignIn};
+use crate::tenant::Tenant;
+use rng::Rng;
+use tenant::{GenUser, Kind, OFFICES, TENANT_ID};
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub users: usize,
+    pub days: u32,
+    pub seed: u64,
+    /// Total sign-ins; default about 8 per user per working day.
+    pub signins: Option<u64>,
+    /// First day (UTC midnight).
+    pub start: DateTime<Utc>,
+    /// Write `.ndjson.gz` (parallel gzip members) instead of `.ndjson`.
+    pub gzip: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub users: usize,
+    pub signins: u64,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("`{0}` exists and was not written by `ca-replay generate` (no .ca-replay-generated marker); choose an empty or new folder")]
+    NotOurs(PathBuf),
+    #[error("writing `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the generated tenant does not load: {0}")]
+    Tenant(#[from] crate::tenant::TenantError),
+}
+
+const MARKER: &str = ".ca-replay-generated";
+const CHUNK: usize = 8192;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GenerateError + '_ {
+    move |source| GenerateError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes a tenant folder at `out`.
+pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
+    prepare_folder(out)?;
+    let mut rng = Rng::new(o.seed);
+    let built = tenant::build(&mut rng, o.users, o.start);
+    let mut summary = Summary {
+        users: built.users.len(),
+        ..Summary::default()
+    };
+    for (name, value) in &built.files {
+        let path = out.join(name);
+        let mut text = serde_json::to_vec_pretty(value).map_err(|e| GenerateError::Io {
+            path: path.clone(),
+            source: e.into(),
+        })?;
+        text.push(b'\n');
+        write_file(&path, &text)?;
+        summary.files += 1;
+        summary.bytes += text.len() as u64;
+    }
+    let bg: Vec<&str> = built
+        .users
+        .iter()
+        .filter(|u| u.kind == Kind::BreakGlass)
+        .map(|u| u.upn.as_str())
+        .collect();
+    let toml = format!(
+        "# Settings for this generated tenant (see the README of ca-replay).\n\
+         [break_glass]\nusers = [{}]\ngroups = []\n\n\
+         [locations]\n# The legacy MFA service's trusted IPs (IPv4 only).\nmfa_trusted_ips = [\"100.64.10.0/28\"]\n",
+        bg.iter()
+            .map(|u| format!("\"{u}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    write_file(&out.join("ca-replay.toml"), toml.as_bytes())?;
+    write_file(&out.join(MARKER), b"written by ca-replay generate\n")?;
+
+    let tenant = Tenant::load(out, BuildOptions::default())?;
+    let model = Model::new(&built, &tenant);
+    let per_day = day_counts(o);
+    for (day, count) in per_day.iter().enumerate() {
+        let date = o.start + Duration::days(day as i64);
+        let ext = if o.gzip { "ndjson.gz" } else { "ndjson" };
+        let path = out.join(format!(
+            "signins/signins-{:04}-{:02}-{:02}.{ext}",
+            date.year(),
+            date.month(),
+            date.day()
+        ));
+        let day_rng = rng.fork(day as u64 + 1);
+        let times = day_times(&mut day_rng.fork(0), date, *count);
+        let chunks: Vec<Vec<u8>> = times
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(|(c, times)| {
+                let mut r = day_rng.fork(c as u64 + 1);
+                let mut buf = Vec::with_capacity(times.len() * 1400);
+                for t in times {
+                    let s = model.signin(&mut r, *t);
+                    write::signin_json(&s, &mut buf);
+                    buf.push(b'\n');
+                }
+                if o.gzip {
+                    gzip(&buf)
+                } else {
+                    buf
+                }
+            })
+            .collect();
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
+        for c in &chunks {
+            f.write_all(c).map_err(io(&path))?;
+            summary.bytes += c.len() as u64;
+        }
+        f.flush().map_err(io(&path))?;
+        summary.files += 1;
+        summary.signins += *count as u64;
+    }
+    Ok(summary)
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 6),
+        flate2::Compression::default(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = e.write_all(data);
+    e.finish().unwrap_or_default()
+}
+
+fn prepare_folder(out: &Path) -> Result<(), GenerateError> {
+    if out.exists() {
+        let empty = std::fs::read_dir(out).map_err(io(out))?.next().is_none();
+        if !empty && !out.join(MARKER).exists() {
+            return Err(GenerateError::NotOurs(out.to_path_buf()));
+        }
+        for sub in ["signins", "policies"] {
+            let p = out.join(sub);
+            if p.exists() {
+                std::fs::remove_dir_all(&p).map_err(io(&p))?;
+            }
+        }
+    }
+    for sub in ["signins", "policies"] {
+        let p = out.join(sub);
+        std::fs::create_dir_all(&p).map_err(io(&p))?;
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), GenerateError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    std::fs::write(path, bytes).map_err(io(path))
+}
+
+/// Sign-ins per day: weekdays busier than weekends.
+fn day_counts(o: &Options) -> Vec<usize> {
+    let days = o.days.max(1) as usize;
+    let weights: Vec<f64> = (0..days)
+        .map(|d| {
+            let wd = (o.start + Duration::days(d as i64))
+                .weekday()
+                .number_from_monday();
+            if wd >= 6 {
+                0.35
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let total = o.signins.unwrap_or_else(|| {
+        let working: f64 = weights.iter().sum();
+        (o.users as f64 * 8.0 * working) as u64
+    });
+    let sum: f64 = weights.iter().sum();
+    let mut counts: Vec<usize> = weights
+        .iter()
+        .map(|w| (total as f64 * w / sum) as usize)
+        .collect();
+    let assigned: usize = counts.iter().sum();
+    if let Some(last) = counts.last_mut() {
+        *last += (total as usize).saturating_sub(assigned);
+    }
+    counts
+}
+
+/// Sorted times in one day, denser in working hours (UTC+1 office day).
+fn day_times(r: &mut Rng, date: DateTime<Utc>, count: usize) -> Vec<i64> {
+    const HOURS: [f64; 24] = [
+        0.2, 0.15, 0.1, 0.1, 0.15, 0.3, 0.8, 1.6, 2.4, 2.6, 2.5, 2.3, 2.0, 2.4, 2.5, 2.3, 2.0, 1.5,
+        1.0, 0.8, 0.7, 0.5, 0.4, 0.3,
+    ];
+    let base = date.timestamp();
+    let mut t: Vec<i64> = (0..count)
+        .map(|_| base + r.weighted(&HOURS) as i64 * 3600 + r.below(3600) as i64)
+        .collect();
+    t.sort_unstable();
+    t
+}
+
+struct App {
+    app_id: &'static str,
+    app_name: &'static str,
+    resource_id: &'static str,
+    resource_name: &'static str,
+    client: ClientKind,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum ClientKind {
+    Browser,
+    Native,
+}
+
+const APPS: [App; 9] = [
+    App {
+        app_id: "5d661950-3475-41cd-a2c3-d671a3162bc1",
+        app_name: "Microsoft Outlook",
+        resource_id: "00000002-0000-0ff1-ce00-000000000000",
+        resource_name: "Office 365 Exchange Online",
+        client: ClientKind::Native,
+    },
+    App {
+        app_id: "00000002-0000-0ff1-ce00-000000000000",
+        app_name: "Office 365 Exchange Online",
+        resource_id: "00000002-0000-0ff1-ce00-000000000000",
+        resource_name: "Office 365 Exchange Online",
+        client: ClientKind::Browser,
+    },
+    App {
+        app_id: "1fec8e78-bce4-4aaf-ab1b-5451cc387264",
+        app_name: "Microsoft Teams",
+        resource_id: "00000003-0000-0ff1-ce00-000000000000",
+        resource_name: "Office 365 SharePoint Online",
+        client: ClientKind::Native,
+    },
+    App {
+        app_id: "00000003-0000-0ff1-ce00-000000000000",
+        app_name: "Office 365 SharePoint Online",
+        resource_id: "00000003-0000-0ff1-ce00-000000000000",
+        resource_name: "Office 365 SharePoint Online",
+        client: ClientKind::Browser,
+    },
+    App {
+        app_id: "ab9b8c07-8f02-4f72-87fa-80105867a763",
+        app_name: "OneDrive SyncEngine",
+        resource_id: "00000003-0000-0ff1-ce00-000000000000",
+        resource_name: "Office 365 SharePoint Online",
+        client: ClientKind::Native,
+    },
+    App {
+        app_id: "4765445b-32c6-49b0-83e6-1d93765276ca",
+        app_name: "OfficeHome",
+        resource_id: "00000003-0000-0000-c000-000000000000",
+        resource_name: "Microsoft Graph",
+        client: ClientKind::Browser,
+    },
+    App {
+        app_id: "c44b4083-3bb0-49c1-b47d-974e53cbdf3c",
+        app_name: "Azure Portal",
+        resource_id: "797f4846-ba00-4fd7-ba43-dac1f8f63013",
+        resource_name: "Windows Azure Service Management API",
+        client: ClientKind::Browser,
+    },
+    App {
+        app_id: "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+        app_name: "Microsoft Azure CLI",
+        resource_id: "797f4846-ba00-4fd7-ba43-dac1f8f63013",
+        resource_name: "Windows Azure Service Management API",
+        client: ClientKind::Native,
+    },
+    App {
+        app_id: "8f3b2c10-6d4e-4a5b-9c7d-1e2f3a4b5c6d",
+        app_name: "Contoso Expenses",
+        resource_id: "8f3b2c10-6d4e-4a5b-9c7d-1e2f3a4b5c6d",
+        resource_name: "Contoso Expenses",
+        client: ClientKind::Browser,
+    },
+];
+const APP_WEIGHTS: [f64; 9] = [22.0, 6.0, 24.0, 9.0, 12.0, 8.0, 1.5, 0.8, 3.0];
+const LEGACY: [&str; 5] = [
+    "Exchange ActiveSync",
+    "IMAP4",
+    "POP3",
+    "Authenticated SMTP",
+    "Exchange Web Services",
+];
+const TRAVEL: [(&str, &str); 6] = [
+    ("DE", "Munich"),
+    ("GB", "London"),
+    ("FR", "Paris"),
+    ("US", "New York"),
+    ("ES", "Madrid"),
+    ("BE", "Brussels"),
+];
+
+/// Everything a chunk needs to draw sign-ins: read-only, shared by the threads.
+struct Model<'a> {
+    users: &'a [GenUser],
+    cumulative: Vec<f64>,
+    service_principals: &'a [(String, String)],
+    tenant: &'a Tenant,
+    clocks: std::collections::HashMap<String, i64>,
+}
+
+impl<'a> Model<'a> {
+    fn new(built: &'a tenant::Generated, tenant: &'a Tenant) -> Model<'a> {
+        let mut acc = 0.0;
+        let cumulative = built
+            .users
+            .iter()
+            .map(|u| {
+                acc += u.activity;
+                acc
+            })
+            .collect();
+        Model {
+            users: &built.users,
+            cumulative,
+            service_principals: &built.service_principals,
+            tenant,
+            clocks: Default::default(),
+        }
+    }
+
+    fn pick_user(&self, r: &mut Rng) -> &'a GenUser {
+        let total = self.cumulative.last().copied().unwrap_or(1.0);
+        let x = r.unit() * total;
+        let i = self.cumulative.partition_point(|c| *c <= x);
+        &self.users[i.min(self.users.len() - 1)]
+    }
+
+    /// One sign-in at time `t`: an attempt, then what enforcement made of it.
+    fn signin(&self, r: &mut Rng, t: i64) -> SignIn {
+        let mut s = if r.chance(0.035) {
+            self.workload_signin(r)
+        } else {
+            self.user_signin(r)
+        };
+        s.id = r.guid();
+        s.correlation_id = r.guid();
+        s.created_at = Utc.timestamp_opt(t, 0).single().unwrap_or_default();
+        s.client_app = ClientApp::from_client_app_used(&s.client_app_used);
+        s.platform = Platform::detect(&s.device.operating_system, &s.user_agent);
+        self.enforce(r, &mut s);
+        s
+    }
+
+    fn workload_signin(&self, r: &mut Rng) -> SignIn {
+        let (sp, name) = r.pick(self.service_principals);
+        let managed = r.chance(0.2);
+        SignIn {
+            event_type: if managed {
+                EventType::ManagedIdentity
+            } else {
+                EventType::ServicePrincipal
+            },
+            service_principal_id: sp.clone(),
+            app_id: sp.clone(),
+            app_display_name: name.clone(),
+            resource_id: "00000003-0000-0000-c000-000000000000".into(),
+            resource_display_name: "Microsoft Graph".into(),
+            resource_tenant_id: TENANT_ID.into(),
+            home_tenant_id: TENANT_ID.into(),
+            ip_address: Some(IpAddr::V4(Ipv4Addr::new(
+                20,
+                50,
+                r.below(255) as u8,
+                1 + r.below(250) as u8,
+            ))),
+            country: "NL".into(),
+            ..SignIn::default()
+        }
+    }
+
+    fn user_signin(&self, r: &mut Rng) -> SignIn {
+        let u = self.pick_user(r);
+        let mut s = SignIn {
+            user_id: u.id.clone(),
+            user_principal_name: u.upn.clone(),
+            user_display_name: u.display_name.clone(),
+            home_tenant_id: u.home_tenant.clone(),
+            resource_tenant_id: TENANT_ID.into(),
+            user_type: if matches!(u.kind, Kind::Guest | Kind::InternalGuest) {
+                "guest".into()
+            } else {
+                "member".into()
+            },
+            cross_tenant_access_type: if matches!(u.kind, Kind::Guest | Kind::ExternalMember) {
+                "b2bCollaboration".into()
+            } else {
+                "none".into()
+            },
+            ..SignIn::default()
+        };
+        // What and how: a legacy protocol tail, mostly from service accounts.
+        let legacy_p = if u.kind == Kind::Service { 0.45 } else { 0.01 };
+        let app = if r.chance(legacy_p) {
+            s.client_app_used = (*r.pick(&LEGACY)).into();
+            &APPS[0]
+        } else {
+            let mut i = r.weighted(&APP_WEIGHTS);
+            if matches!(i, 6 | 7)
+                && !matches!(u.kind, Kind::Admin | Kind::BreakGlass)
+                && r.chance(0.8)
+            {
+                i = 3;
+            }
+            let a = &APPS[i];
+            s.client_app_used = match a.client {
+                ClientKind::Browser => "Browser".into(),
+                ClientKind::Native => "Mobile Apps and Desktop clients".into(),
+            };
+            a
+        };
+        s.app_id = app.app_id.into();
+        s.app_display_name = app.app_name.into();
+        s.resource_id = app.resource_id.into();
+        s.resource_display_name = app.resource_name.into();
+        // Security info registration, mostly by users who have not registered yet.
+        if r.chance(if u.registered { 0.002 } else { 0.04 }) {
+            s.auth_context = vec!["urn:user:registersecurityinfo".into()];
+            s.app_id = "19db86c3-b2b9-44cc-b339-36da233a3be2".into();
+            s.app_display_name = "My Signins".into();
+            s.client_app_used = "Browser".into();
+        }
+
+        // Device: the corporate laptop, the phone, or an unknown browser.
+        let on_phone = s.client_app_used == "Mobile Apps and Desktop clients" && r.chance(0.45)
+            || u.laptop.is_none() && r.chance(0.5);
+        s.device = match (&u.laptop, &u.phone, on_phone) {
+            (_, Some((os, reg)), true) => Device {
+                device_id: reg.as_ref().map(|(id, _)| id.clone()).unwrap_or_default(),
+                display_name: reg
+                    .as_ref()
+                    .map(|_| format!("{}'s phone", u.display_name))
+                    .unwrap_or_default(),
+                operating_system: (*os).into(),
+                browser: if os.starts_with("Ios") {
+                    "Mobile Safari"
+                } else {
+                    "Chrome Mobile 128.0"
+                }
+                .into(),
+                is_compliant: Some(reg.as_ref().is_some_and(|(_, c)| *c)),
+                is_managed: Some(reg.as_ref().is_some_and(|(_, c)| *c)),
+                trust_type: if reg.is_some() {
+                    "Azure AD registered"
+                } else {
+                    ""
+                }
+                .into(),
+            },
+            (Some(l), _, _) if r.chance(0.9) => Device {
+                device_id: l.device_id.clone(),
+                display_name: if l.device_id.is_empty() {
+                    String::new()
+                } else {
+                    l.name.clone()
+                },
+                operating_system: l.os.into(),
+                browser: if l.os == "MacOs" {
+                    "Safari 17.6"
+                } else {
+                    "Edge 130.0.0"
+                }
+                .into(),
+                is_compliant: Some(l.compliant),
+                is_managed: Some(l.compliant),
+                trust_type: l.trust_type.into(),
+            },
+            _ => Device {
+                operating_system: (*r.pick(&[
+                    "Windows10",
+                    "MacOs",
+                    "Ios 17.6.1",
+                    "Android 14",
+                    "Linux",
+                    "",
+                ]))
+                .into(),
+                browser: "Chrome 130.0.0".into(),
+                is_compliant: Some(false),
+                is_managed: Some(false),
+                ..Device::default()
+            },
+        };
+        if s.client_app_used == "Browser" {
+            s.user_agent = user_agent(&s.device.operating_system).into();
+        }
+
+        // Where: office, VPN, home, travel, and a rare sign-in from a blocked country.
+        let where_ = r.weighted(&[55.0, 8.0, 25.0, 10.0, 0.2]);
+        let (ip, country, city) = match where_ {
+            0 => {
+                let o = &OFFICES[u.office];
+                let [a, b, c] = o.ip_base;
+                if u.office == 0 && r.chance(0.15) {
+                    (
+                        IpAddr::V6(Ipv6Addr::new(
+                            0x2001,
+                            0xdb8,
+                            0x100,
+                            0,
+                            0,
+                            0,
+                            0,
+                            1 + r.below(9000) as u16,
+                        )),
+                        o.country,
+                        o.city,
+                    )
+                } else {
+                    (
+                        IpAddr::V4(Ipv4Addr::new(a, b, c, 1 + r.below(250) as u8)),
+                        o.country,
+                        o.city,
+                    )
+                }
+            }
+            1 => (
+                IpAddr::V4(Ipv4Addr::new(100, 64, 10, 1 + r.below(14) as u8)),
+                "NL",
+                "Amsterdam",
+            ),
+            2 => (
+                IpAddr::V4(Ipv4Addr::new(
+                    84 + r.below(8) as u8,
+                    r.below(255) as u8,
+                    r.below(255) as u8,
+                    1 + r.below(250) as u8,
+                )),
+                OFFICES[u.office].country,
+                OFFICES[u.office].city,
+            ),
+            3 => {
+                let (c, city) = *r.pick(&TRAVEL);
+                (
+                    IpAddr::V4(Ipv4Addr::new(
+                        145 + r.below(40) as u8,
+                        r.below(255) as u8,
+                        r.below(255) as u8,
+                        1 + r.below(250) as u8,
+                    )),
+                    c,
+                    city,
+                )
+            }
+            _ => (
+                IpAddr::V4(Ipv4Addr::new(5, 160, r.below(255) as u8, 9)),
+                *r.pick(&["IR", "RU"]),
+                "",
+            ),
+        };
+        s.ip_address = Some(ip);
+        s.country = country.into();
+        let _ = city;
+
+        // Interactive or a token refresh; risk; MFA already in the session; failures.
+        let interactive = r.chance(if u.kind == Kind::Service { 0.9 } else { 0.32 });
+        s.event_type = if interactive {
+            EventType::InteractiveUser
+        } else {
+            EventType::NonInteractiveUser
+        };
+        s.is_interactive = interactive;
+        s.sign_in_risk = Some(match r.weighted(&[985.0, 9.0, 4.5, 1.5]) {
+            0 => RiskLevel::None,
+            1 => RiskLevel::Low,
+            2 => RiskLevel::Medium,
+            _ => RiskLevel::High,
+        });
+        if where_ == 4 {
+            s.sign_in_risk = Some(RiskLevel::High);
+        }
+        s.risk_level_aggregated = s.sign_in_risk;
+        // (`client_app` is derived later, in `signin`: read the logged client here.)
+        let legacy = ClientApp::from_client_app_used(&s.client_app_used).is_legacy();
+        s.mfa_satisfied = u.registered && !legacy && r.chance(0.35);
+        s.authentication_methods = if s.mfa_satisfied {
+            vec!["Previously satisfied".into()]
+        } else {
+            vec!["Password".into()]
+        };
+        if r.chance(0.03) {
+            s.error_code = if r.chance(0.9) { 50126 } else { 50053 };
+            s.mfa_satisfied = false;
+            s.authentication_methods.clear();
+        }
+        s
+    }
+
+    /// Applies the enabled policies to an attempt, then records every policy's result.
+    fn enforce(&self, r: &mut Rng, s: &mut SignIn) {
+        let set = &self.tenant.set;
+        let env = Env {
+            dir: &self.tenant.dir,
+            set,
+            apps: &self.tenant.apps,
+            registration_clocks: &self.clocks,
+        };
+        if engine::not_evaluated(s).is_some() {
+            s.failure_reason = failure_text(s.error_code).into();
+            return;
+        }
+        let evals = |s: &SignIn| -> Vec<Option<engine::Evaluation>> {
+            let f = Facts::prepare(&env, s, false);
+            set.policies
+                .iter()
+                .map(|p| (p.state != PolicyState::Disabled).then(|| engine::evaluate(&env, p, &f)))
+                .collect()
+        };
+        let mut e = evals(s);
+        let outcome = combine(set, &e, SetKind::Current);
+        let mut changed = true;
+        match outcome.impact {
+            Impact::Blocked => s.error_code = 53003,
+            Impact::MfaPrompt | Impact::PasswordChange if r.chance(0.93) => {
+                s.mfa_satisfied = true;
+                s.authentication_methods =
+                    vec!["Password".into(), "Mobile app notification".into()];
+            }
+            Impact::MfaPrompt | Impact::PasswordChange => s.error_code = 500121,
+            Impact::InteractiveReauth => s.error_code = 50076,
+            Impact::MfaRegistration => s.error_code = 50079,
+            _ => changed = false,
+        }
+        if changed {
+            e = evals(s);
+        }
+        s.failure_reason = failure_text(s.error_code).into();
+        let ca_failed = matches!(s.error_code, 53003 | 500121 | 50076 | 50079);
+        s.authentication_requirement = if s.mfa_satisfied && s.error_code == 0 {
+            "multiFactorAuthentication".into()
+        } else {
+            "singleFactorAuthentication".into()
+        };
+        for (p, ev) in set.policies.iter().zip(&e) {
+            if p.kind != crate::policy::compiled::PolicyKind::ConditionalAccess {
+                continue;
+            }
+            let result = match (p.state, ev) {
+                (PolicyState::Disabled, _) | (_, None) => continue,
+                (PolicyState::Enabled, Some(ev)) => match ev.impact {
+                    Impact::NotApplied => "notApplied",
+                    Impact::Satisfied | Impact::RegistrationNudge | Impact::Indeterminate => {
+                        "success"
+                    }
+                    _ if ca_failed => "failure",
+                    _ => "success",
+                },
+                (_, Some(ev)) if ev.impact == Impact::Indeterminate => "reportOnlyNotApplied",
+                (_, Some(ev)) => ev.impact.result_word(),
+            };
+            let grants: Vec<String> = if result.ends_with("otApplied") {
+                Vec::new()
+            } else {
+                grant_names(p)
+            };
+            s.applied_policies.push(AppliedPolicy {
+                id: p.id.to_ascii_lowercase(),
+                display_name: p.display_name.clone(),
+                result: result.into(),
+                enforced_grant_controls: grants,
+                conditions_satisfied: None,
+                conditions_not_satisfied: None,
+            });
+        }
+    }
+}
+
+fn grant_names(p: &crate::policy::compiled::CompiledPolicy) -> Vec<String> {
+    use crate::policy::compiled::Control;
+    let mut out = Vec::new();
+    if p.grant.block {
+        out.push("Block".to_owned());
+    }
+    for c in &p.grant.controls {
+        out.push(
+            match c {
+                Control::Mfa => "Mfa",
+                Control::CompliantDevice => "RequireCompliantDevice",
+                Control::DomainJoinedDevice => "RequireDomainJoinedDevice",
+                Control::PasswordChange => "PasswordChange",
+                _ => "Other",
+            }
+            .to_owned(),
+        );
+    }
+    out
+}
+
+fn failure_text(code: i64) -> &'static str {
+    match code {
+        0 => "Other.",
+        50126 => "Error validating credentials due to invalid username or password.",
+        50053 => "The account is locked, you've tried to sign in too many times with an incorrect user ID or password.",
+        53003 => "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
+        500121 => "Authentication failed during strong authentication request.",
+        50076 => "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access.",
+        50079 => "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access.",
+        _ => "Other.",
+    }
+}
+
+fn user_agent(os: &str) -> &'static str {
+    if os.starts_with("Ios") {
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1"
+    } else if os.starts_with("Android") {
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/128.0.0.0 Mobile Safari/537.36"
+    } else if os == "MacOs" {
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15"
+    } else if os == "Linux" {
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
+    } else {
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn scratch() -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "ca-replay-generate-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn options(seed: u64) -> Options {
+        Options {
+            users: 60,
+            days: 3,
+            seed,
+            signins: Some(2500),
+            start: Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap(),
+            gzip: true,
+        }
+    }
+
+    fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut out: Vec<(PathBuf, Vec<u8>)> = crate::source::files_under(dir)
+            .unwrap()
+            .into_iter()
+            .map(|p| {
+                let bytes = std::fs::read(&p).unwrap();
+                (p.strip_prefix(dir).unwrap().to_path_buf(), bytes)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Every generated sign-in written as Graph JSON reads back as the same `SignIn`.
+    #[test]
+    fn signins_round_trip_through_the_graph_reader() {
+        let dir = scratch();
+        generate(&dir, &options(3)).unwrap();
+        let mut rng = Rng::new(3);
+        let built = tenant::build(&mut rng, 60, options(3).start);
+        let tenant = Tenant::load(&dir, BuildOptions::default()).unwrap();
+        let model = Model::new(&built, &tenant);
+        let mut r = Rng::new(99);
+        let (mut mfa, mut blocked, mut guests) = (0, 0, 0);
+        for i in 0..3000 {
+            let s = model.signin(&mut r, 1_793_000_000 + i);
+            let mut buf = Vec::new();
+            write::signin_json(&s, &mut buf);
+            let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+            let back = crate::ingest::graph::parse_signin(&v, None).unwrap();
+            assert_eq!(back, s, "{}", String::from_utf8_lossy(&buf));
+            mfa += usize::from(s.mfa_satisfied);
+            blocked += usize::from(s.error_code == 53003);
+            guests += usize::from(s.user_type == "guest");
+        }
+        // The mix the sample promises: some MFA, some blocks, some guests.
+        assert!(mfa > 100 && blocked > 0 && guests > 30, "{mfa} {blocked} {guests}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The same options write the same bytes; another seed writes other sign-ins.
+    #[test]
+    fn output_is_deterministic_per_seed() {
+        let (a, b, c) = (scratch(), scratch(), scratch());
+        let sa = generate(&a, &options(5)).unwrap();
+        generate(&b, &options(5)).unwrap();
+        generate(&c, &options(6)).unwrap();
+        assert_eq!(sa.signins, 2500);
+        assert_eq!(files(&a), files(&b));
+        assert_ne!(files(&a), files(&c));
+        for d in [a, b, c] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+
+    /// A folder that `generate` did not write is never overwritten.
+    #[test]
+    fn refuses_a_foreign_folder() {
+        let dir = scratch();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+        assert!(matches!(
+            generate(&dir, &options(1)),
+            Err(GenerateError::NotOurs(_))
+        ));
+        assert_eq!(std::fs::read_to_string(dir.join("notes.txt")).unwrap(), "mine");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

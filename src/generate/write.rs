@@ -1,0 +1,205 @@
+//! Graph `signIn` JSON for generated sign-ins: the fields ca-replay reads (entra-semantics.md
+//! §6.1), in Graph's names and shapes, written without building a JSON tree (10M records must
+//! take seconds). `ingest::graph::parse_signin` reads them back to the same `SignIn` (tested).
+
+use crate::signin::{EventType, SignIn};
+
+fn key(out: &mut Vec<u8>, first: &mut bool, k: &str) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    out.push(b'"');
+    out.extend_from_slice(k.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// A JSON string with escapes.
+fn string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0..=0x1f => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Obj<'a> {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+    fn str(&mut self, k: &str, v: &str) -> &mut Self {
+        key(self.out, &mut self.first, k);
+        string(self.out, v);
+        self
+    }
+    fn bool(&mut self, k: &str, v: bool) -> &mut Self {
+        key(self.out, &mut self.first, k);
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+        self
+    }
+    fn opt_bool(&mut self, k: &str, v: Option<bool>) -> &mut Self {
+        match v {
+            Some(b) => self.bool(k, b),
+            None => {
+                key(self.out, &mut self.first, k);
+                self.out.extend_from_slice(b"null");
+                self
+            }
+        }
+    }
+    fn int(&mut self, k: &str, v: i64) -> &mut Self {
+        key(self.out, &mut self.first, k);
+        self.out.extend_from_slice(v.to_string().as_bytes());
+        self
+    }
+    fn raw(&mut self, k: &str, f: impl FnOnce(&mut Vec<u8>)) -> &mut Self {
+        key(self.out, &mut self.first, k);
+        f(self.out);
+        self
+    }
+    fn end(&mut self) {
+        self.out.push(b'}');
+    }
+}
+
+fn array<T>(out: &mut Vec<u8>, items: &[T], mut f: impl FnMut(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        f(out, x);
+    }
+    out.push(b']');
+}
+
+/// Appends one sign-in as a Graph `signIn` object (no trailing newline).
+pub fn signin_json(s: &SignIn, out: &mut Vec<u8>) {
+    let mut o = Obj::new(out);
+    o.str("id", &s.id)
+        .str(
+            "createdDateTime",
+            &s.created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        )
+        .str("userDisplayName", &s.user_display_name)
+        .str("userPrincipalName", &s.user_principal_name)
+        .str("userId", &s.user_id)
+        .str("userType", &s.user_type)
+        .str("homeTenantId", &s.home_tenant_id)
+        .str("resourceTenantId", &s.resource_tenant_id)
+        .str("crossTenantAccessType", &s.cross_tenant_access_type)
+        .str("appId", &s.app_id)
+        .str("appDisplayName", &s.app_display_name)
+        .str("resourceId", &s.resource_id)
+        .str("resourceDisplayName", &s.resource_display_name)
+        .str("clientAppUsed", &s.client_app_used)
+        .str("userAgent", &s.user_agent)
+        .str("correlationId", &s.correlation_id)
+        .bool("isInteractive", s.is_interactive)
+        .raw("signInEventTypes", |b| {
+            array(b, &[s.event_type], |b, t: &EventType| string(b, t.as_str()))
+        });
+    if !s.service_principal_id.is_empty() {
+        o.str("servicePrincipalId", &s.service_principal_id);
+    }
+    match s.ip_address {
+        Some(ip) => o.str("ipAddress", &ip.to_string()),
+        None => o.str("ipAddress", ""),
+    };
+    o.raw("location", |b| {
+        Obj::new(b).str("countryOrRegion", &s.country).end();
+    });
+    let d = &s.device;
+    o.raw("deviceDetail", |b| {
+        Obj::new(b)
+            .str("deviceId", &d.device_id)
+            .str("displayName", &d.display_name)
+            .str("operatingSystem", &d.operating_system)
+            .str("browser", &d.browser)
+            .opt_bool("isCompliant", d.is_compliant)
+            .opt_bool("isManaged", d.is_managed)
+            .str("trustType", &d.trust_type)
+            .end();
+    });
+    if let Some(r) = s.sign_in_risk {
+        o.str("riskLevelDuringSignIn", r.as_str());
+    }
+    if let Some(r) = s.risk_level_aggregated {
+        o.str("riskLevelAggregated", r.as_str());
+    }
+    o.raw("status", |b| {
+        Obj::new(b)
+            .int("errorCode", s.error_code)
+            .str("failureReason", &s.failure_reason)
+            .end();
+    })
+    .str("authenticationRequirement", &s.authentication_requirement);
+    // Steps: the successful methods; a claim step when MFA came from the session.
+    let claim = s.mfa_satisfied
+        && s.authentication_methods
+            .iter()
+            .any(|m| m == "Previously satisfied");
+    o.raw("authenticationDetails", |b| {
+        array(b, &s.authentication_methods, |b, m: &String| {
+            let detail = if claim && m == "Previously satisfied" {
+                "MFA requirement satisfied by claim in the token"
+            } else if m == "Password" {
+                "Correct password"
+            } else {
+                "MFA successfully completed"
+            };
+            Obj::new(b)
+                .str("authenticationMethod", m)
+                .bool("succeeded", true)
+                .str("authenticationStepResultDetail", detail)
+                .end();
+        })
+    });
+    if !s.auth_context.is_empty() {
+        o.raw("authenticationContextClassReferences", |b| {
+            array(b, &s.auth_context, |b, c: &String| {
+                Obj::new(b).str("id", c).str("detail", "required").end();
+            })
+        });
+    }
+    let status = if s.applied_policies.is_empty() {
+        "notApplied"
+    } else if s.applied_policies.iter().any(|p| p.result == "failure") {
+        "failure"
+    } else if s.applied_policies.iter().any(|p| p.result == "success") {
+        "success"
+    } else {
+        "notApplied"
+    };
+    o.str("conditionalAccessStatus", status);
+    o.raw("appliedConditionalAccessPolicies", |b| {
+        array(b, &s.applied_policies, |b, p| {
+            Obj::new(b)
+                .str("id", &p.id)
+                .str("displayName", &p.display_name)
+                .str("result", &p.result)
+                .raw("enforcedGrantControls", |b| {
+                    array(b, &p.enforced_grant_controls, |b, g: &String| string(b, g))
+                })
+                .raw("enforcedSessionControls", |b| b.extend_from_slice(b"[]"))
+                .end();
+        })
+    });
+    o.end();
+}

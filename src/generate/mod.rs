@@ -822,7 +822,10 @@ mod tests {
             guests += usize::from(s.user_type == "guest");
         }
         // The mix the sample promises: some MFA, some blocks, some guests.
-        assert!(mfa > 100 && blocked > 0 && guests > 30, "{mfa} {blocked} {guests}");
+        assert!(
+            mfa > 100 && blocked > 0 && guests > 30,
+            "{mfa} {blocked} {guests}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -851,7 +854,10 @@ mod tests {
             generate(&dir, &options(1)),
             Err(GenerateError::NotOurs(_))
         ));
-        assert_eq!(std::fs::read_to_string(dir.join("notes.txt")).unwrap(), "mine");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
+            "mine"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -89,6 +89,9 @@ pub struct RunArgs {
     /// Stop at the first sign-in record that cannot be read.
     #[arg(long)]
     pub strict: bool,
+    /// Stop when more than N sign-in records cannot be read (default: read on, count them).
+    #[arg(long, value_name = "N")]
+    pub max_bad_rows: Option<usize>,
     /// Extra sign-in files or folders (in addition to the tenant's signins/).
     #[arg(long = "signins")]
     pub signins: Vec<PathBuf>,

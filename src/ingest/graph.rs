@@ -4,12 +4,23 @@
 //! Field names and types: entra-semantics.md §6.1; `appliedConditionalAccessPolicies`: §3.
 //! A record that lacks what every decision needs (`id`, a time, a subject) or carries a field of
 //! the wrong type is a `FieldError`: the caller counts it and goes on.
+//!
+//! One typed model ([`Raw`]) reads every shape, with lenient field types for what real exports
+//! do (numbers as text, `"true"` as a flag, nested columns as JSON text from Log Analytics).
+//! [`parse_signin_text`] deserializes it straight from the record's text, which is the fast path
+//! for Graph's own camelCase exports; records in another key case (the PowerShell SDK's
+//! PascalCase) or with an error take the general path, [`parse_signin`] on a key-normalized
+//! `Value`, which names the failing field by its path and quotes its value.
 
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::{ClientApp, Platform, RiskLevel, TransferMethod};
 use crate::signin::{conditions, AppliedPolicy, Device, EventType, SignIn};
-use crate::source::parse_timestamp;
+use crate::source::{normalize_keys, parse_timestamp};
 
 /// Why one record could not be read: the field, its value and the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,73 +30,453 @@ pub struct FieldError {
     pub why: String,
 }
 
-fn err(field: &str, value: &Value, why: &str) -> FieldError {
-    let mut text = value.to_string();
+fn short(mut text: String) -> String {
     if text.chars().count() > 80 {
         text = format!("{}…", text.chars().take(80).collect::<String>());
     }
+    text
+}
+
+fn err(field: &str, value: &Value, why: &str) -> FieldError {
     FieldError {
         field: field.to_owned(),
-        value: text,
+        value: short(value.to_string()),
         why: why.to_owned(),
     }
 }
 
-fn get<'a>(v: &'a Value, k: &str) -> Option<&'a Value> {
-    v.get(k).filter(|x| !x.is_null())
+fn err_text(field: &str, value: &str, why: &str) -> FieldError {
+    err(field, &Value::String(value.to_owned()), why)
 }
 
-/// A string field; numbers are accepted as text (`autonomousSystemNumber` comes both ways).
-fn text(v: &Value, k: &str) -> Result<String, FieldError> {
-    match get(v, k) {
-        None => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.trim().to_owned()),
-        Some(Value::Number(n)) => Ok(n.to_string()),
-        Some(Value::Bool(b)) => Ok(b.to_string()),
-        Some(other) => Err(err(k, other, "expected a string")),
-    }
-}
+// ---------------------------------------------------------------------------------------------
+// Lenient field types.
 
-fn opt_bool(v: &Value, k: &str) -> Result<Option<bool>, FieldError> {
-    match get(v, k) {
-        None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(other) => Err(err(k, other, "expected true or false")),
-    }
-}
+/// A text field, trimmed; numbers and booleans are accepted as text (`autonomousSystemNumber`
+/// comes both ways); null is empty.
+#[derive(Debug, Default)]
+struct Text(String);
 
-fn risk(v: &Value, k: &str) -> Result<Option<RiskLevel>, FieldError> {
-    match get(v, k) {
-        None => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("unknownFutureValue") => Ok(None),
-        Some(x @ Value::String(s)) => RiskLevel::parse(s)
-            .map(Some)
-            .ok_or_else(|| err(k, x, "not a risk level (none, low, medium, high, hidden)")),
-        Some(other) => Err(err(k, other, "expected a risk level string")),
-    }
-}
-
-/// Nested objects may arrive as JSON text (Log Analytics); parse them in place.
-fn object<'a>(
-    v: &'a Value,
-    k: &str,
-    buf: &'a mut Option<Value>,
-) -> Result<Option<&'a Value>, FieldError> {
-    match get(v, k) {
-        None => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(x @ Value::String(s)) => {
-            let parsed: Value = serde_json::from_str(s)
-                .map_err(|_| err(k, x, "expected an object or JSON text of one"))?;
-            *buf = Some(parsed);
-            Ok(buf.as_ref())
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.trim().to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
+                if v.trim().len() == v.len() {
+                    Ok(Text(v))
+                } else {
+                    self.visit_str(&v)
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Text, E> {
+                Ok(Text::default())
+            }
         }
-        Some(o) => Ok(Some(o)),
+        d.deserialize_any(V)
     }
+}
+
+/// A flag: `true`/`false`, or the same words as text (CSV-born exports); null or "" is unknown.
+#[derive(Debug, Default)]
+struct Flag(Option<bool>);
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Flag, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Flag;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("true or false")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Flag, E> {
+                Ok(Flag(Some(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Flag, E> {
+                let t = v.trim();
+                if t.eq_ignore_ascii_case("true") {
+                    Ok(Flag(Some(true)))
+                } else if t.eq_ignore_ascii_case("false") {
+                    Ok(Flag(Some(false)))
+                } else if t.is_empty() {
+                    Ok(Flag(None))
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
+                }
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Flag, E> {
+                Ok(Flag(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An integer, or its digits as text (`status.errorCode` in CSV-born exports); null is 0.
+#[derive(Debug, Default)]
+struct Int(i64);
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Int, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Int;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Int, E> {
+                i64::try_from(v)
+                    .map(Int)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Int, E> {
+                v.trim()
+                    .parse()
+                    .map(Int)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Int, E> {
+                Ok(Int(0))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A nested object (`LIST = false`) or list (`LIST = true`), or the same as JSON text (Log
+/// Analytics); null or "" is absent. The other shape is an error (serde would otherwise read a
+/// list into a struct by position).
+#[derive(Debug)]
+struct Nested<T, const LIST: bool>(Option<T>);
+
+type Obj<T> = Nested<T, false>;
+type List<T> = Nested<Vec<T>, true>;
+
+impl<T, const LIST: bool> Default for Nested<T, LIST> {
+    fn default() -> Self {
+        Nested(None)
+    }
+}
+
+impl<'de, T: DeserializeOwned, const LIST: bool> Deserialize<'de> for Nested<T, LIST> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Nested<T, LIST>, D::Error> {
+        struct V<T, const LIST: bool>(std::marker::PhantomData<T>);
+        impl<'de, T: DeserializeOwned, const LIST: bool> Visitor<'de> for V<T, LIST> {
+            type Value = Nested<T, LIST>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(if LIST {
+                    "a list, or JSON text of one"
+                } else {
+                    "an object, or JSON text of one"
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                if LIST {
+                    return Err(de::Error::invalid_type(de::Unexpected::Map, &self));
+                }
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| Nested(Some(t)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                if !LIST {
+                    return Err(de::Error::invalid_type(de::Unexpected::Seq, &self));
+                }
+                T::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(|t| Nested(Some(t)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                let t = v.trim();
+                if t.is_empty() {
+                    return Ok(Nested(None));
+                }
+                if !t.starts_with(if LIST { '[' } else { '{' }) {
+                    return Err(E::invalid_value(de::Unexpected::Str(v), &self));
+                }
+                serde_json::from_str(t)
+                    .map(|t| Nested(Some(t)))
+                    .map_err(|e| E::custom(format!("JSON text that does not read ({e})")))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Nested(None))
+            }
+        }
+        d.deserialize_any(V::<T, LIST>(std::marker::PhantomData))
+    }
+}
+
+/// Names: a list of strings or one string (`signInEventTypes`, `enforcedGrantControls`).
+#[derive(Debug, Default)]
+struct Names(Vec<String>);
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Names, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Names;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Names, A::Error> {
+                let mut out = Vec::new();
+                while let Some(Text(t)) = seq.next_element()? {
+                    if !t.is_empty() {
+                        out.push(t);
+                    }
+                }
+                Ok(Names(out))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Names, E> {
+                let t = v.trim();
+                Ok(Names(if t.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![t.to_owned()]
+                }))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Names, E> {
+                Ok(Names::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Ids: a list of ids or of objects carrying one (`{"applicationId": ..}` for
+/// `conditionalAccessAudiences`, `{"id": .., "detail": ..}` for auth context references), one
+/// id, or JSON text of the list. Lower-cased; empty entries dropped.
+#[derive(Debug, Default)]
+struct Ids(Vec<String>);
+
+struct Id(String);
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Id;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an id, or an object with `id` or `applicationId`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Id, E> {
+                Ok(Id(v.trim().to_ascii_lowercase()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Id, A::Error> {
+                let mut id = String::new();
+                while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if k == "id" || k == "applicationId" {
+                        id = map.next_value::<Text>()?.0.to_ascii_lowercase();
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Id(id))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ids {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Ids, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Ids;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of ids or of objects with an id")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ids, A::Error> {
+                let mut out = Vec::new();
+                while let Some(Id(id)) = seq.next_element()? {
+                    if !id.is_empty() {
+                        out.push(id);
+                    }
+                }
+                Ok(Ids(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Ids, A::Error> {
+                let Id(id) = Id::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Ids(if id.is_empty() { Vec::new() } else { vec![id] }))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Ids, E> {
+                let t = v.trim();
+                if t.starts_with(['[', '{']) {
+                    return serde_json::from_str(t)
+                        .map_err(|e| E::custom(format!("JSON text that does not read ({e})")));
+                }
+                Ok(Ids(if t.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![t.to_ascii_lowercase()]
+                }))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Ids, E> {
+                Ok(Ids::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The record as exports carry it.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Raw {
+    id: Text,
+    created_date_time: Text,
+    user_id: Text,
+    user_principal_name: Text,
+    user_display_name: Text,
+    user_type: Text,
+    home_tenant_id: Text,
+    resource_tenant_id: Text,
+    cross_tenant_access_type: Text,
+    app_id: Text,
+    app_display_name: Text,
+    resource_id: Text,
+    resource_display_name: Text,
+    client_app_used: Text,
+    user_agent: Text,
+    service_principal_id: Text,
+    risk_level_during_sign_in: Text,
+    risk_level_aggregated: Text,
+    authentication_requirement: Text,
+    is_through_global_secure_access: Flag,
+    session_id: Text,
+    correlation_id: Text,
+    ip_address: Text,
+    location: Obj<Location>,
+    device_detail: Obj<DeviceDetail>,
+    status: Obj<Status>,
+    sign_in_event_types: Names,
+    is_interactive: Flag,
+    conditional_access_audiences: Ids,
+    authentication_details: List<Step>,
+    original_transfer_method: Text,
+    authentication_protocol: Text,
+    authentication_context_class_references: Ids,
+    applied_conditional_access_policies: List<Applied>,
+    /// Diagnostic-settings envelope: the category, and the sign-in in `properties`.
+    category: Text,
+    properties: Option<Box<Raw>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Location {
+    country_or_region: Text,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct DeviceDetail {
+    device_id: Text,
+    display_name: Text,
+    operating_system: Text,
+    browser: Text,
+    is_compliant: Flag,
+    is_managed: Flag,
+    trust_type: Text,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Status {
+    error_code: Int,
+    failure_reason: Text,
+    additional_details: Text,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Step {
+    authentication_method: Text,
+    succeeded: Flag,
+    authentication_step_result_detail: Text,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Applied {
+    id: Text,
+    display_name: Text,
+    result: Text,
+    enforced_grant_controls: Names,
+    conditions_satisfied: Option<Value>,
+    conditions_not_satisfied: Option<Value>,
+}
+
+impl Raw {
+    /// Whether the record is in Graph's own key case (else it takes the normalizing path).
+    fn is_graph_shaped(&self) -> bool {
+        !self.id.0.is_empty() || !self.created_date_time.0.is_empty() || self.properties.is_some()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points.
+
+/// Reads one record from its JSON text: the fast path (see the module docs).
+pub fn parse_signin_text(text: &str, category: Option<&str>) -> Result<SignIn, FieldError> {
+    if let Ok(raw) = serde_json::from_str::<Raw>(text) {
+        if raw.is_graph_shaped() {
+            return build(raw, category);
+        }
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| FieldError {
+        field: "(record)".into(),
+        value: short(text.trim().to_owned()),
+        why: format!("not valid JSON: {e}"),
+    })?;
+    parse_signin(&normalize_keys(value), category)
+}
+
+/// Reads one Graph sign-in from a `Value` with camelCase keys (see `source::normalize_keys`).
+/// `category` is the diagnostic-settings category when the record came in an envelope (it says
+/// interactive or not where the record itself may not).
+pub fn parse_signin(v: &Value, category: Option<&str>) -> Result<SignIn, FieldError> {
+    if !v.is_object() {
+        return Err(err("(record)", v, "expected a JSON object"));
+    }
+    let raw: Raw = serde_path_to_error::deserialize(v).map_err(|e| {
+        let field = e.path().to_string();
+        let value = e
+            .path()
+            .iter()
+            .try_fold(v, |at, segment| match segment {
+                serde_path_to_error::Segment::Map { key } => at.get(key),
+                serde_path_to_error::Segment::Seq { index } => at.get(index),
+                _ => None,
+            })
+            .map(|x| short(x.to_string()))
+            .unwrap_or_default();
+        FieldError {
+            field,
+            value,
+            why: e.into_inner().to_string(),
+        }
+    })?;
+    build(raw, category)
 }
 
 /// An authentication step or status detail that says MFA was done: "MFA requirement satisfied by
@@ -98,125 +489,127 @@ fn shows_mfa(detail: &str) -> bool {
         || d.contains("mfa successfully completed")
 }
 
-/// Reads one Graph sign-in. `category` is the diagnostic-settings category when the record came
-/// in an envelope (it says interactive or not where the record itself may not).
-pub fn parse_signin(v: &Value, category: Option<&str>) -> Result<SignIn, FieldError> {
-    if !v.is_object() {
-        return Err(err("(record)", v, "expected a JSON object"));
+fn risk(field: &str, t: &Text) -> Result<Option<RiskLevel>, FieldError> {
+    let s = t.0.as_str();
+    if s.is_empty() || s.eq_ignore_ascii_case("unknownFutureValue") {
+        return Ok(None);
     }
-    let id = text(v, "id")?;
-    if id.is_empty() {
-        return Err(err(
-            "id",
-            get(v, "id").unwrap_or(&Value::Null),
-            "missing: every sign-in needs an id",
-        ));
-    }
-    let created_raw =
-        get(v, "createdDateTime").ok_or_else(|| err("createdDateTime", &Value::Null, "missing"))?;
-    let created_at = created_raw
-        .as_str()
-        .and_then(parse_timestamp)
-        .ok_or_else(|| err("createdDateTime", created_raw, "not an ISO-8601 timestamp"))?;
+    RiskLevel::parse(s).map(Some).ok_or_else(|| {
+        err_text(
+            field,
+            s,
+            "not a risk level (none, low, medium, high, hidden)",
+        )
+    })
+}
 
+fn lower(t: Text) -> String {
+    let mut s = t.0;
+    s.make_ascii_lowercase();
+    s
+}
+
+/// The record into the normalized sign-in: the rules of design.md ("Sign-ins").
+fn build(raw: Raw, category: Option<&str>) -> Result<SignIn, FieldError> {
+    if let Some(inner) = raw.properties {
+        let category = if raw.category.0.is_empty() {
+            category
+        } else {
+            Some(raw.category.0.as_str())
+        };
+        return build(*inner, category);
+    }
+    if raw.id.0.is_empty() {
+        return Err(err_text("id", "", "missing: every sign-in needs an id"));
+    }
+    if raw.created_date_time.0.is_empty() {
+        return Err(err("createdDateTime", &Value::Null, "missing"));
+    }
+    let created_at = parse_timestamp(&raw.created_date_time.0).ok_or_else(|| {
+        err_text(
+            "createdDateTime",
+            &raw.created_date_time.0,
+            "not an ISO-8601 timestamp",
+        )
+    })?;
+    let sign_in_risk = risk("riskLevelDuringSignIn", &raw.risk_level_during_sign_in)?;
+    let risk_level_aggregated = risk("riskLevelAggregated", &raw.risk_level_aggregated)?;
+    let ip_address = match raw.ip_address.0.as_str() {
+        "" => None,
+        ip => Some(
+            ip.parse()
+                .map_err(|_| err_text("ipAddress", ip, "not an IP address"))?,
+        ),
+    };
     let mut s = SignIn {
-        id,
+        id: raw.id.0,
         created_at,
-        user_id: text(v, "userId")?,
-        user_principal_name: text(v, "userPrincipalName")?,
-        user_display_name: text(v, "userDisplayName")?,
-        user_type: text(v, "userType")?.to_ascii_lowercase(),
-        home_tenant_id: text(v, "homeTenantId")?.to_ascii_lowercase(),
-        resource_tenant_id: text(v, "resourceTenantId")?.to_ascii_lowercase(),
-        cross_tenant_access_type: text(v, "crossTenantAccessType")?,
-        app_id: text(v, "appId")?.to_ascii_lowercase(),
-        app_display_name: text(v, "appDisplayName")?,
-        resource_id: text(v, "resourceId")?.to_ascii_lowercase(),
-        resource_display_name: text(v, "resourceDisplayName")?,
-        client_app_used: text(v, "clientAppUsed")?,
-        user_agent: text(v, "userAgent")?,
-        service_principal_id: text(v, "servicePrincipalId")?,
-        sign_in_risk: risk(v, "riskLevelDuringSignIn")?,
-        risk_level_aggregated: risk(v, "riskLevelAggregated")?,
-        authentication_requirement: text(v, "authenticationRequirement")?,
-        through_global_secure_access: opt_bool(v, "isThroughGlobalSecureAccess")?,
-        session_id: text(v, "sessionId")?,
-        correlation_id: text(v, "correlationId")?,
+        user_id: raw.user_id.0,
+        user_principal_name: raw.user_principal_name.0,
+        user_display_name: raw.user_display_name.0,
+        user_type: lower(raw.user_type),
+        home_tenant_id: lower(raw.home_tenant_id),
+        resource_tenant_id: lower(raw.resource_tenant_id),
+        cross_tenant_access_type: raw.cross_tenant_access_type.0,
+        app_id: lower(raw.app_id),
+        app_display_name: raw.app_display_name.0,
+        resource_id: lower(raw.resource_id),
+        resource_display_name: raw.resource_display_name.0,
+        audiences: raw.conditional_access_audiences.0,
+        ip_address,
+        client_app_used: raw.client_app_used.0,
+        user_agent: raw.user_agent.0,
+        service_principal_id: raw.service_principal_id.0,
+        sign_in_risk,
+        risk_level_aggregated,
+        authentication_requirement: raw.authentication_requirement.0,
+        through_global_secure_access: raw.is_through_global_secure_access.0,
+        session_id: raw.session_id.0,
+        correlation_id: raw.correlation_id.0,
+        auth_context: raw.authentication_context_class_references.0,
         ..SignIn::default()
     };
-
-    let ip = text(v, "ipAddress")?;
-    if !ip.is_empty() {
-        s.ip_address = Some(
-            ip.parse()
-                .map_err(|_| err("ipAddress", &Value::String(ip.clone()), "not an IP address"))?,
-        );
+    if let Some(loc) = raw.location.0 {
+        s.country = loc.country_or_region.0.to_ascii_uppercase();
     }
-
-    let mut buf = None;
-    if let Some(loc) = object(v, "location", &mut buf)? {
-        s.country = text(loc, "countryOrRegion")?.to_ascii_uppercase();
-    }
-    let mut buf = None;
-    if let Some(d) = object(v, "deviceDetail", &mut buf)? {
+    if let Some(d) = raw.device_detail.0 {
         s.device = Device {
-            device_id: text(d, "deviceId")?,
-            display_name: text(d, "displayName")?,
-            operating_system: text(d, "operatingSystem")?,
-            browser: text(d, "browser")?,
-            is_compliant: opt_bool(d, "isCompliant")?,
-            is_managed: opt_bool(d, "isManaged")?,
-            trust_type: text(d, "trustType")?,
+            device_id: d.device_id.0,
+            display_name: d.display_name.0,
+            operating_system: d.operating_system.0,
+            browser: d.browser.0,
+            is_compliant: d.is_compliant.0,
+            is_managed: d.is_managed.0,
+            trust_type: d.trust_type.0,
         };
     }
     let mut status_mfa = false;
-    let mut buf = None;
-    if let Some(st) = object(v, "status", &mut buf)? {
-        s.error_code = match get(st, "errorCode") {
-            None => 0,
-            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
-                err(
-                    "status.errorCode",
-                    &Value::Number(n.clone()),
-                    "not an integer",
-                )
-            })?,
-            Some(x @ Value::String(t)) => t
-                .trim()
-                .parse()
-                .map_err(|_| err("status.errorCode", x, "not an integer"))?,
-            Some(other) => return Err(err("status.errorCode", other, "expected an integer")),
-        };
-        s.failure_reason = text(st, "failureReason")?;
+    if let Some(st) = raw.status.0 {
+        s.error_code = st.error_code.0;
+        s.failure_reason = st.failure_reason.0;
         // The portal's "Multifactor authentication result" column: the same words as the steps.
-        status_mfa = shows_mfa(&text(st, "additionalDetails")?);
+        status_mfa = shows_mfa(&st.additional_details.0);
     }
 
     // Interactivity: the record's own flag, else its event types, else the envelope category.
-    let types: Vec<String> = match get(v, "signInEventTypes") {
-        Some(Value::Array(a)) => a
+    let has_type = |t: &str| {
+        raw.sign_in_event_types
+            .0
             .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_ascii_lowercase)
-            .collect(),
-        Some(Value::String(t)) => vec![t.to_ascii_lowercase()],
-        _ => Vec::new(),
+            .any(|x| x.eq_ignore_ascii_case(t))
     };
-    let category = category.unwrap_or("").to_ascii_lowercase();
-    s.event_type = if types.iter().any(|t| t == "serviceprincipal")
-        || category == "serviceprincipalsigninlogs"
-    {
+    let category = category.unwrap_or("");
+    let is_category = |c: &str| category.eq_ignore_ascii_case(c);
+    s.event_type = if has_type("servicePrincipal") || is_category("ServicePrincipalSignInLogs") {
         EventType::ServicePrincipal
-    } else if types.iter().any(|t| t == "managedidentity")
-        || category == "managedidentitysigninlogs"
-    {
+    } else if has_type("managedIdentity") || is_category("ManagedIdentitySignInLogs") {
         EventType::ManagedIdentity
     } else {
-        match opt_bool(v, "isInteractive")? {
+        match raw.is_interactive.0 {
             Some(true) => EventType::InteractiveUser,
             Some(false) => EventType::NonInteractiveUser,
-            None if types.iter().any(|t| t == "noninteractiveuser")
-                || category == "noninteractiveusersigninlogs" =>
+            None if has_type("nonInteractiveUser")
+                || is_category("NonInteractiveUserSignInLogs") =>
             {
                 EventType::NonInteractiveUser
             }
@@ -225,42 +618,11 @@ pub fn parse_signin(v: &Value, category: Option<&str>) -> Result<SignIn, FieldEr
     };
     s.is_interactive = s.event_type == EventType::InteractiveUser;
     if s.user_id.is_empty() && !s.event_type.is_workload() {
-        return Err(err(
+        return Err(err_text(
             "userId",
-            get(v, "userId").unwrap_or(&Value::Null),
+            "",
             "missing: a user sign-in needs a userId",
         ));
-    }
-
-    let mut buf = None;
-    let audiences = match get(v, "conditionalAccessAudiences") {
-        Some(Value::String(t)) if t.trim_start().starts_with(['[', '{']) => {
-            object(v, "conditionalAccessAudiences", &mut buf)?
-        }
-        other => other,
-    };
-    if let Some(a) = audiences {
-        let items: Vec<&Value> = match a {
-            Value::Array(items) => items.iter().collect(),
-            Value::String(t) if t.trim().is_empty() => Vec::new(),
-            other => vec![other],
-        };
-        for item in items {
-            let id = match item {
-                Value::String(t) => t.clone(),
-                Value::Object(_) => text(item, "applicationId")?,
-                other => {
-                    return Err(err(
-                        "conditionalAccessAudiences",
-                        other,
-                        "expected ids or {applicationId}",
-                    ))
-                }
-            };
-            if !id.is_empty() {
-                s.audiences.push(id.to_ascii_lowercase());
-            }
-        }
     }
 
     // MFA evidence (design.md "MFA already satisfied").
@@ -269,114 +631,64 @@ pub fn parse_signin(v: &Value, category: Option<&str>) -> Result<SignIn, FieldEr
         || success
             && s.authentication_requirement
                 .eq_ignore_ascii_case("multiFactorAuthentication");
-    let mut buf = None;
-    let details = match get(v, "authenticationDetails") {
-        Some(Value::String(_)) => object(v, "authenticationDetails", &mut buf)?,
-        other => other,
-    };
-    if let Some(Value::Array(steps)) = details {
-        for step in steps {
-            let detail = text(step, "authenticationStepResultDetail")?;
-            let method = text(step, "authenticationMethod")?;
-            let ok = opt_bool(step, "succeeded")?.unwrap_or(false);
-            if shows_mfa(&detail) {
+    for step in raw.authentication_details.0.unwrap_or_default() {
+        let detail = step.authentication_step_result_detail.0;
+        let method = step.authentication_method.0;
+        if shows_mfa(&detail) {
+            mfa = true;
+        }
+        if step.succeeded.0 == Some(true) {
+            let m = method.to_ascii_lowercase();
+            let first_factor_only = m.is_empty()
+                || m == "password"
+                || m.contains("previously satisfied")
+                || m.contains("seamless sso")
+                || m.contains("password hash")
+                || m.contains("pass-through");
+            if !first_factor_only {
                 mfa = true;
             }
-            if ok {
-                if !method.is_empty() && !s.authentication_methods.contains(&method) {
-                    s.authentication_methods.push(method.clone());
-                }
-                let m = method.to_ascii_lowercase();
-                let first_factor_only = m.is_empty()
-                    || m == "password"
-                    || m.contains("previously satisfied")
-                    || m.contains("seamless sso")
-                    || m.contains("password hash")
-                    || m.contains("pass-through");
-                if !first_factor_only {
-                    mfa = true;
-                }
+            if !method.is_empty() && !s.authentication_methods.contains(&method) {
+                s.authentication_methods.push(method);
             }
         }
     }
     s.mfa_satisfied = mfa;
 
-    let transfer = text(v, "originalTransferMethod")?;
-    let protocol = text(v, "authenticationProtocol")?;
-    s.transfer_method = TransferMethod::parse(&transfer).or_else(|| {
-        if protocol.eq_ignore_ascii_case("deviceCode") {
-            Some(TransferMethod::DeviceCodeFlow)
-        } else {
-            None
-        }
+    s.transfer_method = TransferMethod::parse(&raw.original_transfer_method.0).or_else(|| {
+        raw.authentication_protocol
+            .0
+            .eq_ignore_ascii_case("deviceCode")
+            .then_some(TransferMethod::DeviceCodeFlow)
     });
 
-    let mut buf = None;
-    let refs = match get(v, "authenticationContextClassReferences") {
-        Some(Value::String(_)) => object(v, "authenticationContextClassReferences", &mut buf)?,
-        other => other,
-    };
-    match refs {
-        None | Some(Value::Array(_)) => {}
-        Some(other) => {
-            return Err(err(
-                "authenticationContextClassReferences",
-                other,
-                "expected an array",
-            ))
-        }
-    }
-    if let Some(Value::Array(refs)) = refs {
-        for r in refs {
-            let id = match r {
-                Value::String(t) => t.clone(),
-                _ => text(r, "id")?,
-            };
-            if !id.is_empty() {
-                s.auth_context.push(id.to_ascii_lowercase());
+    for (i, p) in raw
+        .applied_conditional_access_policies
+        .0
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let bits = |k: &str, x: Option<Value>| -> Result<Option<u32>, FieldError> {
+            match x {
+                None => Ok(None),
+                Some(x) => conditions::parse(&x).map(Some).ok_or_else(|| {
+                    err(
+                        &format!("appliedConditionalAccessPolicies[{i}].{k}"),
+                        &x,
+                        "not a conditionalAccessConditions value",
+                    )
+                }),
             }
-        }
-    }
-
-    let mut buf = None;
-    let applied = match get(v, "appliedConditionalAccessPolicies") {
-        Some(Value::String(_)) => object(v, "appliedConditionalAccessPolicies", &mut buf)?,
-        other => other,
-    };
-    if let Some(list) = applied {
-        let Value::Array(items) = list else {
-            return Err(err(
-                "appliedConditionalAccessPolicies",
-                list,
-                "expected an array",
-            ));
         };
-        for p in items {
-            let bits = |k: &str| -> Result<Option<u32>, FieldError> {
-                match get(p, k) {
-                    None => Ok(None),
-                    Some(x) => conditions::parse(x)
-                        .map(Some)
-                        .ok_or_else(|| err(k, x, "not a conditionalAccessConditions value")),
-                }
-            };
-            let grants = match get(p, "enforcedGrantControls") {
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect(),
-                _ => Vec::new(),
-            };
-            s.applied_policies.push(AppliedPolicy {
-                id: text(p, "id")?.to_ascii_lowercase(),
-                display_name: text(p, "displayName")?,
-                result: text(p, "result")?,
-                enforced_grant_controls: grants,
-                conditions_satisfied: bits("conditionsSatisfied")?,
-                conditions_not_satisfied: bits("conditionsNotSatisfied")?,
-            });
-        }
+        s.applied_policies.push(AppliedPolicy {
+            conditions_satisfied: bits("conditionsSatisfied", p.conditions_satisfied)?,
+            conditions_not_satisfied: bits("conditionsNotSatisfied", p.conditions_not_satisfied)?,
+            id: lower(p.id),
+            display_name: p.display_name.0,
+            result: p.result.0,
+            enforced_grant_controls: p.enforced_grant_controls.0,
+        });
     }
 
     s.client_app = ClientApp::from_client_app_used(&s.client_app_used);

@@ -108,6 +108,7 @@ pub fn summary_json(
     replay: &Replay,
     options: BuildOptions,
 ) -> Value {
+    const SKIPPED_LISTED: usize = 200;
     let mut skipped: BTreeMap<String, u64> = BTreeMap::new();
     for d in &ingest.skipped {
         *skipped
@@ -165,7 +166,7 @@ pub fn summary_json(
     warnings.extend(tenant.dir.problems.iter().map(|p| p.to_string()));
     if !ingest.skipped.is_empty() {
         warnings.push(format!(
-            "{} sign-in record(s) could not be read and were skipped (see inputs.skipped)",
+            "{} sign-in record(s) could not be read and were skipped (see inputs.skipped_reasons and inputs.skipped_first)",
             ingest.skipped.len()
         ));
     }
@@ -178,6 +179,14 @@ pub fn summary_json(
             "duplicates": ingest.duplicates,
             "skipped": ingest.skipped.len(),
             "skipped_reasons": skipped,
+            // The first records skipped, each with where it is and why (the rest are counted).
+            "skipped_first": ingest.skipped.iter().take(SKIPPED_LISTED).map(|d| json!({
+                "file": d.file.display().to_string(),
+                "record": d.record,
+                "field": d.field,
+                "value": d.value,
+                "why": d.why,
+            })).collect::<Vec<_>>(),
             "evaluated": replay.evaluated,
             "not_evaluated": replay.not_evaluated,
             "users": replay.users,

@@ -7,4 +7,5 @@ mod common;
 
 mod device_filter;
 mod fixtures;
+mod ingest_json;
 mod properties;

@@ -117,45 +117,101 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
     let tenant = Tenant::load(out, BuildOptions::default())?;
     let model = Model::new(&built, &tenant);
     let per_day = day_counts(o);
+    let ext = if o.gzip { "ndjson.gz" } else { "ndjson" };
+    let paths: Vec<PathBuf> = (0..per_day.len())
+        .map(|day| {
+            let date = o.start + Duration::days(day as i64);
+            out.join(format!(
+                "signins/signins-{:04}-{:02}-{:02}.{ext}",
+                date.year(),
+                date.month(),
+                date.day()
+            ))
+        })
+        .collect();
+    // Jobs in output order: (day, chunk of that day's times), each with its own random stream.
+    let mut jobs = Vec::new();
     for (day, count) in per_day.iter().enumerate() {
         let date = o.start + Duration::days(day as i64);
-        let ext = if o.gzip { "ndjson.gz" } else { "ndjson" };
-        let path = out.join(format!(
-            "signins/signins-{:04}-{:02}-{:02}.{ext}",
-            date.year(),
-            date.month(),
-            date.day()
-        ));
         let day_rng = rng.fork(day as u64 + 1);
         let times = day_times(&mut day_rng.fork(0), date, *count);
-        let chunks: Vec<Vec<u8>> = times
-            .par_chunks(CHUNK)
-            .enumerate()
-            .map(|(c, times)| {
-                let mut r = day_rng.fork(c as u64 + 1);
-                let mut buf = Vec::with_capacity(times.len() * 1400);
-                for t in times {
-                    let s = model.signin(&mut r, *t);
-                    write::signin_json(&s, &mut buf);
-                    buf.push(b'\n');
-                }
-                if o.gzip {
-                    gzip(&buf)
-                } else {
-                    buf
-                }
-            })
-            .collect();
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
-        for c in &chunks {
-            f.write_all(c).map_err(io(&path))?;
-            summary.bytes += c.len() as u64;
+        for (c, chunk) in times.chunks(CHUNK).enumerate() {
+            jobs.push((day, day_rng.fork(c as u64 + 1), chunk.to_vec()));
         }
-        f.flush().map_err(io(&path))?;
-        summary.files += 1;
-        summary.signins += *count as u64;
     }
+    let render = |(day, r, times): &(usize, Rng, Vec<i64>)| {
+        let mut r = r.clone();
+        let mut buf = Vec::with_capacity(times.len() * 3600);
+        for t in times {
+            let s = model.signin(&mut r, *t);
+            write::signin_json(&s, &mut buf);
+            buf.push(b'\n');
+        }
+        (*day, if o.gzip { gzip(&buf) } else { buf })
+    };
+    // Render a window of chunks in parallel while the previous window is written.
+    let window = rayon::current_num_threads() * 2;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Vec<u8>)>>(1);
+    let written = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| write_days(&paths, rx));
+        for w in jobs.chunks(window) {
+            if tx.send(w.par_iter().map(render).collect()).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        writer.join()
+    });
+    let bytes = match written {
+        Ok(result) => result?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    summary.bytes += bytes;
+    summary.files += paths.len();
+    summary.signins += per_day.iter().sum::<usize>() as u64;
     Ok(summary)
+}
+
+/// Writes rendered chunks, in order, to their day's file; every day gets a file (maybe empty).
+fn write_days(
+    paths: &[PathBuf],
+    rx: std::sync::mpsc::Receiver<Vec<(usize, Vec<u8>)>>,
+) -> Result<u64, GenerateError> {
+    let open = |day: usize| -> Result<std::io::BufWriter<std::fs::File>, GenerateError> {
+        let path = &paths[day];
+        Ok(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(path).map_err(io(path))?,
+        ))
+    };
+    let mut bytes = 0;
+    let mut current = 0;
+    let mut file = match paths.is_empty() {
+        true => None,
+        false => Some(open(0)?),
+    };
+    for window in rx {
+        for (day, data) in window {
+            while current < day {
+                if let Some(mut f) = file.take() {
+                    f.flush().map_err(io(&paths[current]))?;
+                }
+                current += 1;
+                file = Some(open(current)?);
+            }
+            if let Some(f) = file.as_mut() {
+                f.write_all(&data).map_err(io(&paths[day]))?;
+            }
+            bytes += data.len() as u64;
+        }
+    }
+    if let Some(mut f) = file.take() {
+        f.flush().map_err(io(&paths[current]))?;
+    }
+    for day in current + 1..paths.len() {
+        open(day)?;
+    }
+    Ok(bytes)
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

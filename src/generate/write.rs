@@ -14,20 +14,39 @@ fn key(out: &mut Vec<u8>, first: &mut bool, k: &str) {
     out.extend_from_slice(b"\":");
 }
 
-/// A JSON string with escapes.
+/// A JSON string with escapes. Runs of plain bytes are copied whole (most values have none).
 fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
-    for &b in s.as_bytes() {
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0..=0x1f => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
-            _ => out.push(b),
-        }
+    let bytes = s.as_bytes();
+    // Branch-free test first (it vectorizes): most values need no escape at all.
+    let needs_escape = bytes.iter().fold(false, |acc, &b| {
+        acc | (b == b'"') | (b == b'\\') | (b < 0x20)
+    });
+    if !needs_escape {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
     }
+    let mut plain = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[plain..i]);
+        if escape.is_empty() {
+            out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+        } else {
+            out.extend_from_slice(escape);
+        }
+        plain = i + 1;
+    }
+    out.extend_from_slice(&bytes[plain..]);
     out.push(b'"');
 }
 
@@ -63,8 +82,10 @@ impl<'a> Obj<'a> {
         }
     }
     fn int(&mut self, k: &str, v: i64) -> &mut Self {
+        use std::io::Write;
         key(self.out, &mut self.first, k);
-        self.out.extend_from_slice(v.to_string().as_bytes());
+        // Writing into a Vec cannot fail.
+        let _ = write!(self.out, "{v}");
         self
     }
     fn raw(&mut self, k: &str, f: impl FnOnce(&mut Vec<u8>)) -> &mut Self {
@@ -202,4 +223,24 @@ pub fn signin_json(s: &SignIn, out: &mut Vec<u8>) {
         })
     });
     o.end();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strings_are_escaped_as_json() {
+        for s in [
+            "plain",
+            "quote \" and \\ back",
+            "tab\tnew\nline\r",
+            "\u{1}\u{1f}",
+            "é ✓ 𝄞",
+            "",
+        ] {
+            let mut out = Vec::new();
+            super::string(&mut out, s);
+            let back: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(back, s);
+        }
+    }
 }

@@ -1,0 +1,196 @@
+//! Ingest throughput on generated data, side by side with DuckDB on the same files.
+//!
+//! Run: `cargo bench --bench ingest` (DuckDB's side needs `pip install duckdb`; without it the
+//! table says so). `CA_REPLAY_BENCH_SIGNINS` sets the size (default 1,000,000). The data is
+//! generated once into `target/bench-data/` by `ca-replay generate` (deterministic) and reused.
+//!
+//! Each format is read `RUNS` times after one warm-up read (so the page cache holds the files
+//! for both tools); the table gives the median. ca-replay's side is `ingest::read_signins`
+//! into normalized `SignIn`s; DuckDB's is `CREATE TABLE AS SELECT * FROM read_json(..)` (or
+//! `read_parquet`) with all columns, on all cores. A custom harness rather than criterion:
+//! one iteration is seconds long and the comparison runs another program.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ca_replay::generate::{self, Options};
+use ca_replay::ingest::{read_signins, IngestOptions};
+
+const RUNS: usize = 3;
+
+fn signins() -> u64 {
+    std::env::var("CA_REPLAY_BENCH_SIGNINS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+fn data_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/bench-data")
+        .join(name)
+}
+
+/// Generates the tenant unless the same one is already there.
+fn tenant(count: u64, gzip: bool) -> PathBuf {
+    let name = format!("ingest-{count}{}", if gzip { "-gz" } else { "" });
+    let dir = data_dir(&name);
+    let stamp = dir.join(".bench-complete");
+    if !stamp.exists() {
+        let o = Options {
+            users: (count / 50).clamp(300, 20_000) as usize,
+            days: 7,
+            seed: 42,
+            signins: Some(count),
+            start: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 2, 0, 0, 0)
+                .single()
+                .expect("a valid date"),
+            gzip,
+        };
+        eprintln!("generating {count} sign-ins into {} …", dir.display());
+        let t = Instant::now();
+        generate::generate(&dir, &o).expect("generate bench data");
+        eprintln!("  done in {:.1}s", t.elapsed().as_secs_f64());
+        std::fs::write(&stamp, b"").expect("stamp");
+    }
+    dir
+}
+
+fn bytes_under(dir: &Path) -> u64 {
+    ca_replay::source::files_under(dir)
+        .expect("list")
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// ca-replay reading a folder: (median time, sign-ins read).
+fn ours(dir: &Path) -> (Duration, usize) {
+    let read = || {
+        let (signins, report) =
+            read_signins(&[dir.to_path_buf()], IngestOptions::default()).expect("read");
+        assert!(report.skipped.is_empty(), "{:?}", report.skipped.first());
+        signins.len()
+    };
+    let n = read();
+    let times = (0..RUNS)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(read());
+            t.elapsed()
+        })
+        .collect();
+    (median(times), n)
+}
+
+/// DuckDB materializing the same files into a table: median seconds and rows, or why not.
+fn duckdb(sql_source: &str) -> Result<(Duration, u64), String> {
+    let script = format!(
+        r#"
+import duckdb, time, statistics
+con = duckdb.connect()
+def run():
+    con.execute("DROP TABLE IF EXISTS t")
+    t = time.perf_counter()
+    con.execute("CREATE TABLE t AS SELECT * FROM {sql_source}")
+    return time.perf_counter() - t
+run()
+times = [run() for _ in range({RUNS})]
+print(statistics.median(times), con.execute("SELECT count(*) FROM t").fetchone()[0])
+"#
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(err.lines().last().unwrap_or("failed").to_owned());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.split_whitespace();
+    let secs: f64 = parts.next().and_then(|s| s.parse().ok()).ok_or("no time")?;
+    let rows: u64 = parts.next().and_then(|s| s.parse().ok()).ok_or("no rows")?;
+    Ok((Duration::from_secs_f64(secs), rows))
+}
+
+struct Row {
+    format: String,
+    mb: f64,
+    ours: (Duration, usize),
+    duck: Result<(Duration, u64), String>,
+}
+
+fn main() {
+    // `cargo test --benches` runs this with `--bench` absent: do nothing then.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let n = signins();
+    let mut rows = Vec::new();
+
+    let plain = tenant(n, false);
+    let dir = plain.join("signins");
+    let glob = format!("{}/*.ndjson", dir.display());
+    rows.push(Row {
+        format: "Graph JSON (NDJSON)".into(),
+        mb: bytes_under(&dir) as f64 / 1e6,
+        ours: ours(&dir),
+        duck: duckdb(&format!(
+            "read_json('{glob}', format='newline_delimited', maximum_object_size=104857600)"
+        )),
+    });
+
+    let gz = tenant(n, true);
+    let dir = gz.join("signins");
+    let glob = format!("{}/*.ndjson.gz", dir.display());
+    rows.push(Row {
+        format: "Graph JSON (NDJSON, gzip)".into(),
+        mb: bytes_under(&dir) as f64 / 1e6,
+        ours: ours(&dir),
+        duck: duckdb(&format!(
+            "read_json('{glob}', format='newline_delimited', compression='gzip', maximum_object_size=104857600)"
+        )),
+    });
+
+    println!(
+        "\nIngest of {n} generated sign-ins, median of {RUNS} warm runs, {} threads\n",
+        rayon::current_num_threads()
+    );
+    println!(
+        "| format | MB on disk | ca-replay s | MB/s | sign-ins/s | DuckDB s | ca-replay / DuckDB |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let (t, count) = r.ours;
+        let secs = t.as_secs_f64();
+        let (duck, ratio) = match &r.duck {
+            Ok((d, rows)) => {
+                assert_eq!(*rows as usize, count, "DuckDB read another number of rows");
+                (
+                    format!("{:.2}", d.as_secs_f64()),
+                    format!("{:.2}×", secs / d.as_secs_f64()),
+                )
+            }
+            Err(why) => (format!("n/a ({why})"), "n/a".into()),
+        };
+        println!(
+            "| {} | {:.0} | {:.2} | {:.0} | {:.0} | {} | {} |",
+            r.format,
+            r.mb,
+            secs,
+            r.mb / secs,
+            count as f64 / secs,
+            duck,
+            ratio
+        );
+    }
+}

@@ -33,8 +33,16 @@ fn data_dir(name: &str) -> PathBuf {
 }
 
 /// Generates the tenant unless the same one is already there.
-fn tenant(count: u64, gzip: bool) -> PathBuf {
-    let name = format!("ingest-{count}{}", if gzip { "-gz" } else { "" });
+fn tenant(count: u64, gzip: bool, format: generate::Format) -> PathBuf {
+    let name = format!(
+        "ingest-{count}{}{}",
+        if gzip { "-gz" } else { "" },
+        if format == generate::Format::Diagnostic {
+            "-diagnostic"
+        } else {
+            ""
+        }
+    );
     let dir = data_dir(&name);
     let stamp = dir.join(".bench-complete");
     if !stamp.exists() {
@@ -47,6 +55,7 @@ fn tenant(count: u64, gzip: bool) -> PathBuf {
                 .single()
                 .expect("a valid date"),
             gzip,
+            format,
         };
         eprintln!("generating {count} sign-ins into {} …", dir.display());
         let t = Instant::now();
@@ -137,7 +146,7 @@ fn main() {
     let n = signins();
     let mut rows = Vec::new();
 
-    let plain = tenant(n, false);
+    let plain = tenant(n, false, generate::Format::Graph);
     let dir = plain.join("signins");
     let glob = format!("{}/*.ndjson", dir.display());
     rows.push(Row {
@@ -149,7 +158,7 @@ fn main() {
         )),
     });
 
-    let gz = tenant(n, true);
+    let gz = tenant(n, true, generate::Format::Graph);
     let dir = gz.join("signins");
     let glob = format!("{}/*.ndjson.gz", dir.display());
     rows.push(Row {

@@ -19,6 +19,10 @@ pub fn generate(a: &GenerateArgs) -> anyhow::Result<ExitCode> {
             signins: a.signins,
             start,
             gzip: a.gzip,
+            format: match a.format {
+                super::SigninFormatArg::Graph => generate::Format::Graph,
+                super::SigninFormatArg::Diagnostic => generate::Format::Diagnostic,
+            },
         },
     )?;
     eprintln!(

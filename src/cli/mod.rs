@@ -55,12 +55,24 @@ pub struct GenerateArgs {
     /// First day, YYYY-MM-DD (UTC).
     #[arg(long, default_value = "2026-11-02")]
     pub start: chrono::NaiveDate,
-    /// Compress sign-in files (.ndjson.gz).
+    /// Compress sign-in files (gzip).
     #[arg(long)]
     pub gzip: bool,
+    /// Sign-in export format.
+    #[arg(long, value_enum, default_value_t = SigninFormatArg::Graph)]
+    pub format: SigninFormatArg,
     /// The tenant folder to write (new, empty, or written by an earlier `generate`).
     #[arg(long)]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum SigninFormatArg {
+    /// Graph `signIn` JSON, NDJSON per day.
+    #[default]
+    Graph,
+    /// Diagnostic-settings records (`properties` holds the sign-in), as a storage account keeps them.
+    Diagnostic,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

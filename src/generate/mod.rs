@@ -43,6 +43,19 @@ pub struct Options {
     pub start: DateTime<Utc>,
     /// Write `.ndjson.gz` (parallel gzip members) instead of `.ndjson`.
     pub gzip: bool,
+    /// The sign-in export format.
+    pub format: Format,
+}
+
+/// Sign-in file formats the generator writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    /// Graph `signIn` records, NDJSON, one file per day (`signins-YYYY-MM-DD.ndjson`).
+    #[default]
+    Graph,
+    /// Diagnostic-settings records (`properties` holds the sign-in), NDJSON as a storage account
+    /// archives them, one file per day (`diagnostic-YYYY-MM-DD.json`).
+    Diagnostic,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -117,12 +130,16 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
     let tenant = Tenant::load(out, BuildOptions::default())?;
     let model = Model::new(&built, &tenant);
     let per_day = day_counts(o);
-    let ext = if o.gzip { "ndjson.gz" } else { "ndjson" };
+    let (stem, ext) = match o.format {
+        Format::Graph => ("signins", "ndjson"),
+        Format::Diagnostic => ("diagnostic", "json"),
+    };
+    let gz = if o.gzip { ".gz" } else { "" };
     let paths: Vec<PathBuf> = (0..per_day.len())
         .map(|day| {
             let date = o.start + Duration::days(day as i64);
             out.join(format!(
-                "signins/signins-{:04}-{:02}-{:02}.{ext}",
+                "signins/{stem}-{:04}-{:02}-{:02}.{ext}{gz}",
                 date.year(),
                 date.month(),
                 date.day()
@@ -144,7 +161,10 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
         let mut buf = Vec::with_capacity(times.len() * 3600);
         for t in times {
             let s = model.signin(&mut r, *t);
-            write::signin_json(&s, &mut buf);
+            match o.format {
+                Format::Graph => write::signin_json(&s, &mut buf),
+                Format::Diagnostic => write::diagnostic_json(&s, &mut buf),
+            }
             buf.push(b'\n');
         }
         (*day, if o.gzip { gzip(&buf) } else { buf })
@@ -839,6 +859,7 @@ mod tests {
             signins: Some(2500),
             start: Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap(),
             gzip: true,
+            format: Format::Graph,
         }
     }
 
@@ -855,34 +876,64 @@ mod tests {
         out
     }
 
-    /// Every generated sign-in written as Graph JSON reads back as the same `SignIn`.
-    #[test]
-    fn signins_round_trip_through_the_graph_reader() {
-        let dir = scratch();
-        generate(&dir, &options(3)).unwrap();
-        let mut rng = Rng::new(3);
-        let built = tenant::build(&mut rng, 60, options(3).start);
-        let tenant = Tenant::load(&dir, BuildOptions::default()).unwrap();
-        let model = Model::new(&built, &tenant);
-        let mut r = Rng::new(99);
-        let (mut mfa, mut blocked, mut guests) = (0, 0, 0);
-        for i in 0..3000 {
-            let s = model.signin(&mut r, 1_793_000_000 + i);
-            let mut buf = Vec::new();
-            write::signin_json(&s, &mut buf);
-            let v: serde_json::Value = serde_json::from_slice(&buf).unwrap();
-            let back = crate::ingest::graph::parse_signin(&v, None).unwrap();
-            assert_eq!(back, s, "{}", String::from_utf8_lossy(&buf));
-            mfa += usize::from(s.mfa_satisfied);
-            blocked += usize::from(s.error_code == 53003);
-            guests += usize::from(s.user_type == "guest");
+    /// A generated tenant, written once for the tests that draw sign-ins from it.
+    fn shared() -> &'static (tenant::Generated, Tenant) {
+        static T: std::sync::OnceLock<(tenant::Generated, Tenant)> = std::sync::OnceLock::new();
+        T.get_or_init(|| {
+            let dir = scratch();
+            generate(&dir, &options(3)).unwrap();
+            let built = tenant::build(&mut Rng::new(3), 60, options(3).start);
+            let tenant = Tenant::load(&dir, BuildOptions::default()).unwrap();
+            let _ = std::fs::remove_dir_all(&dir);
+            (built, tenant)
+        })
+    }
+
+    fn read_back(s: &SignIn, write: fn(&SignIn, &mut Vec<u8>)) -> SignIn {
+        let mut buf = Vec::new();
+        write(s, &mut buf);
+        let text = String::from_utf8(buf).unwrap();
+        crate::ingest::graph::parse_signin_text(&text, None)
+            .unwrap_or_else(|e| panic!("{e:?} in {text}"))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Generated sign-ins written in each format ca-replay writes read back as the same `SignIn`.
+        #[test]
+        fn written_formats_read_back_equal(seed in proptest::prelude::any::<u64>()) {
+            let (built, tenant) = shared();
+            let model = Model::new(built, tenant);
+            let mut r = Rng::new(seed);
+            for i in 0..100 {
+                let s = model.signin(&mut r, 1_793_000_000 + i);
+                proptest::prop_assert_eq!(&read_back(&s, write::signin_json), &s);
+                proptest::prop_assert_eq!(&read_back(&s, write::diagnostic_json), &s);
+            }
         }
-        // The mix the sample promises: some MFA, some blocks, some guests.
+    }
+
+    /// The sign-ins have the mix the sample promises: MFA done, blocks, guests, failures.
+    #[test]
+    fn signins_have_a_realistic_mix() {
+        let (built, tenant) = shared();
+        let model = Model::new(built, tenant);
+        let mut r = Rng::new(99);
+        let all: Vec<SignIn> = (0..3000)
+            .map(|i| model.signin(&mut r, 1_793_000_000 + i))
+            .collect();
+        let share = |f: &dyn Fn(&SignIn) -> bool| all.iter().filter(|s| f(s)).count();
+        let mfa = share(&|s| s.mfa_satisfied);
+        let blocked = share(&|s| s.error_code == 53003);
+        let guests = share(&|s| s.user_type == "guest");
+        let wrong_password = share(&|s| s.error_code == 50126);
+        let legacy = share(&|s| s.client_app.is_legacy());
+        let non_interactive = share(&|s| s.event_type == EventType::NonInteractiveUser);
         assert!(
-            mfa > 100 && blocked > 0 && guests > 30,
-            "{mfa} {blocked} {guests}"
+            mfa > 600 && blocked > 10 && guests > 30 && wrong_password > 30 && legacy > 10,
+            "{mfa} {blocked} {guests} {wrong_password} {legacy}"
         );
-        let _ = std::fs::remove_dir_all(&dir);
+        assert!(non_interactive > 1500, "{non_interactive}");
     }
 
     /// The same options write the same bytes; another seed writes other sign-ins.
@@ -896,6 +947,34 @@ mod tests {
         assert_eq!(files(&a), files(&b));
         assert_ne!(files(&a), files(&c));
         for d in [a, b, c] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+
+    /// The same tenant written as Graph JSON and as diagnostic-settings records reads the same.
+    #[test]
+    fn graph_and_diagnostic_files_read_the_same() {
+        use crate::ingest::{read_signins, IngestOptions};
+        let (a, b) = (scratch(), scratch());
+        generate(&a, &options(8)).unwrap();
+        let diagnostic = Options {
+            format: Format::Diagnostic,
+            gzip: false,
+            ..options(8)
+        };
+        generate(&b, &diagnostic).unwrap();
+        let read = |d: &Path| read_signins(&[d.join("signins")], IngestOptions::default()).unwrap();
+        let ((sa, ra), (sb, rb)) = (read(&a), read(&b));
+        assert!(ra.skipped.is_empty() && rb.skipped.is_empty());
+        assert_eq!(sa.len(), 2500);
+        assert!(sa == sb, "the two formats differ");
+        assert!(
+            files(&b)
+                .iter()
+                .all(|(p, _)| !p.starts_with("signins")
+                    || p.to_string_lossy().contains("diagnostic-"))
+        );
+        for d in [a, b] {
             let _ = std::fs::remove_dir_all(d);
         }
     }

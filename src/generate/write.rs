@@ -111,6 +111,64 @@ fn array<T>(out: &mut Vec<u8>, items: &[T], mut f: impl FnMut(&mut Vec<u8>, &T))
 
 /// Appends one sign-in as a Graph `signIn` object (no trailing newline).
 pub fn signin_json(s: &SignIn, out: &mut Vec<u8>) {
+    signin_body(s, out, false);
+}
+
+/// Appends one sign-in as a diagnostic-settings record (entra-semantics.md §6.5): the envelope
+/// fields, and the sign-in in `properties`, where `userType` is capitalized as those exports do.
+pub fn diagnostic_json(s: &SignIn, out: &mut Vec<u8>) {
+    let category = match s.event_type {
+        EventType::InteractiveUser => "SignInLogs",
+        EventType::NonInteractiveUser => "NonInteractiveUserSignInLogs",
+        EventType::ServicePrincipal => "ServicePrincipalSignInLogs",
+        EventType::ManagedIdentity => "ManagedIdentitySignInLogs",
+    };
+    let mut o = Obj::new(out);
+    o.str(
+        "time",
+        &s.created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+    .str(
+        "resourceId",
+        &format!(
+            "/tenants/{}/providers/Microsoft.aadiam",
+            s.resource_tenant_id
+        ),
+    )
+    .str("operationName", "Sign-in activity")
+    .str("operationVersion", "1.0")
+    .str("category", category)
+    .str("tenantId", &s.resource_tenant_id)
+    .str("resultType", &s.error_code.to_string())
+    .str("resultSignature", "None")
+    .str("resultDescription", &s.failure_reason)
+    .int("durationMs", 0)
+    .str(
+        "callerIpAddress",
+        &s.ip_address.map(|ip| ip.to_string()).unwrap_or_default(),
+    )
+    .str("correlationId", &s.correlation_id)
+    .str("identity", &s.user_display_name)
+    .int("Level", 4)
+    .raw("properties", |b| signin_body(s, b, true))
+    .end();
+}
+
+fn capitalized(word: &str) -> String {
+    let mut c = word.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn signin_body(s: &SignIn, out: &mut Vec<u8>, diagnostic: bool) {
+    let user_type = if diagnostic {
+        capitalized(&s.user_type)
+    } else {
+        s.user_type.clone()
+    };
     let mut o = Obj::new(out);
     o.str("id", &s.id)
         .str(
@@ -121,7 +179,7 @@ pub fn signin_json(s: &SignIn, out: &mut Vec<u8>) {
         .str("userDisplayName", &s.user_display_name)
         .str("userPrincipalName", &s.user_principal_name)
         .str("userId", &s.user_id)
-        .str("userType", &s.user_type)
+        .str("userType", &user_type)
         .str("homeTenantId", &s.home_tenant_id)
         .str("resourceTenantId", &s.resource_tenant_id)
         .str("crossTenantAccessType", &s.cross_tenant_access_type)

@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions here, one file per subcommand. Exit codes are a type:
 //! 0 ok, 1 a gate crossed (or blocking findings for `validate`), 2 error.
 
+pub mod explain;
 pub mod generate;
 pub mod run;
 pub mod validate;
@@ -36,6 +37,25 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Write a realistic synthetic tenant (directory, template policies, sign-ins).
     Generate(GenerateArgs),
+    /// Show one sign-in against every policy: which condition decided, which exclusion fired,
+    /// which control is missing.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExplainArgs {
+    /// The sign-in's id (or its correlation id).
+    #[arg(long)]
+    pub signin: String,
+    /// The tenant folder.
+    #[arg(long, default_value = "sample_data/contoso")]
+    pub tenant: PathBuf,
+    /// Extra sign-in files or folders (in addition to the tenant's signins/).
+    #[arg(long = "signins")]
+    pub signins: Vec<PathBuf>,
+    /// Count unsupported fields as warnings.
+    #[arg(long)]
+    pub allow_unsupported: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -125,6 +145,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Run(a)) => run::run(&a),
         Some(Command::Validate(a)) => validate::validate(&a),
         Some(Command::Generate(a)) => generate::generate(&a),
+        Some(Command::Explain(a)) => explain::explain(&a),
         None => run::run(&RunArgs::parse_from(["run"])),
     }
 }

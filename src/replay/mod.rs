@@ -185,6 +185,33 @@ impl Acc {
     }
 }
 
+/// The MFA registration policy's per-user clocks over all the sign-ins (user id lower-cased →
+/// first in-scope prompt, ms): what every evaluation of that policy needs first.
+pub fn registration_clocks(tenant: &Tenant, signins: &[SignIn]) -> HashMap<String, i64> {
+    let no_clocks = HashMap::new();
+    let env = Env {
+        dir: &tenant.dir,
+        set: &tenant.set,
+        apps: &tenant.apps,
+        registration_clocks: &no_clocks,
+    };
+    signins
+        .par_chunks(CHUNK)
+        .map(|chunk| {
+            let mut c = HashMap::new();
+            engine::registration::accumulate(&env, chunk, &mut c);
+            c
+        })
+        .reduce(HashMap::new, |mut a, b| {
+            for (k, v) in b {
+                a.entry(k)
+                    .and_modify(|x: &mut i64| *x = (*x).min(v))
+                    .or_insert(v);
+            }
+            a
+        })
+}
+
 /// Replays sign-ins against the tenant's policies.
 pub fn run(tenant: &Tenant, signins: &[SignIn], details: Details) -> Replay {
     // Number the users of this run for the distinct-user bitsets.
@@ -200,31 +227,12 @@ pub fn run(tenant: &Tenant, signins: &[SignIn], details: Details) -> Replay {
         })
         .collect();
 
-    let no_clocks = HashMap::new();
-    let env0 = Env {
+    let clocks = registration_clocks(tenant, signins);
+    let env = Env {
         dir: &tenant.dir,
         set: &tenant.set,
         apps: &tenant.apps,
-        registration_clocks: &no_clocks,
-    };
-    let clocks = signins
-        .par_chunks(CHUNK)
-        .map(|chunk| {
-            let mut c = HashMap::new();
-            engine::registration::accumulate(&env0, chunk, &mut c);
-            c
-        })
-        .reduce(HashMap::new, |mut a, b| {
-            for (k, v) in b {
-                a.entry(k)
-                    .and_modify(|x: &mut i64| *x = (*x).min(v))
-                    .or_insert(v);
-            }
-            a
-        });
-    let env = Env {
         registration_clocks: &clocks,
-        ..env0
     };
 
     let acc = signins

@@ -4,6 +4,8 @@
 //! In: the `Replay`, the tenant and the ingest report. Out: files written atomically (temp file,
 //! then rename), byte-identical for identical inputs: keys sorted, rows in sign-in order, no clock.
 
+pub mod explain;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;

@@ -6,6 +6,7 @@
 mod common;
 
 mod device_filter;
+mod explain;
 mod fixtures;
 mod ingest_json;
 mod properties;

@@ -121,27 +121,36 @@ pub struct Directory {
 
 /// A GUID (`8-4-4-4-12` hex digits, any case, surrounding spaces allowed) as a number.
 pub fn parse_guid(id: &str) -> Option<u128> {
+    /// Hex digit values; 0x10 marks a byte that is not a hex digit.
+    const HEX: [u8; 256] = {
+        let mut t = [0x10u8; 256];
+        let mut i = 0;
+        while i < 10 {
+            t[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            t[b'a' as usize + i] = 10 + i as u8;
+            t[b'A' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        t
+    };
     let b = if id.len() == 36 { id } else { id.trim() }.as_bytes();
-    if b.len() != 36 {
-        return None;
-    }
+    let b: &[u8; 36] = b.try_into().ok()?;
+    // Branch-free: ids from logs are random hex, so per-digit branches mispredict.
     let mut v: u128 = 0;
+    let mut bad = (b[8] ^ b'-') | (b[13] ^ b'-') | (b[18] ^ b'-') | (b[23] ^ b'-');
     for (i, &c) in b.iter().enumerate() {
         if matches!(i, 8 | 13 | 18 | 23) {
-            if c != b'-' {
-                return None;
-            }
             continue;
         }
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => return None,
-        };
-        v = (v << 4) | u128::from(d);
+        let d = HEX[c as usize];
+        bad |= d & 0x10;
+        v = (v << 4) | u128::from(d & 0x0f);
     }
-    Some(v)
+    (bad == 0).then_some(v)
 }
 
 fn key(id: &str) -> String {
@@ -816,5 +825,33 @@ mod tests {
         assert!(d.registration(0).unwrap().is_mfa_capable);
         assert!(!d.registration(1).unwrap().is_mfa_registered);
         std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+#[cfg(test)]
+mod guid_tests {
+    use super::parse_guid;
+
+    #[test]
+    fn parses_guids_and_refuses_the_rest() {
+        assert_eq!(parse_guid("00000000-0000-0000-0000-00000000000F"), Some(15));
+        assert_eq!(
+            parse_guid(" 62e90394-69f5-4237-9190-012177145e10 "),
+            parse_guid("62E90394-69F5-4237-9190-012177145E10")
+        );
+        assert_eq!(
+            parse_guid("62e90394-69f5-4237-9190-012177145e10"),
+            Some(0x62e90394_69f5_4237_9190_012177145e10)
+        );
+        for bad in [
+            "",
+            "62e90394-69f5-4237-9190-012177145e1",
+            "62e90394-69f5-4237-9190-012177145e1g",
+            "62e90394x69f5-4237-9190-012177145e10",
+            "62e90394-69f5-4237-9190-012177145e10a",
+            "é2e90394-69f5-4237-9190-012177145e1",
+        ] {
+            assert_eq!(parse_guid(bad), None, "{bad}");
+        }
     }
 }

@@ -115,6 +115,24 @@ pub fn trace_lines(
     out
 }
 
+/// The exclude entry of `cond` that fired (`None`: the rule itself, e.g. a device filter in
+/// exclude mode), named as in traces but without a particular user's nesting path.
+pub fn exclusion_text(
+    dir: &Directory,
+    set: &PolicySet,
+    p: &CompiledPolicy,
+    cond: Condition,
+    entry: Option<u16>,
+) -> String {
+    entry
+        .and_then(|i| entry_text(dir, set, p, cond, false, i as usize, None))
+        .unwrap_or_else(|| match cond {
+            Condition::DevicePlatform => "excludePlatforms".to_owned(),
+            Condition::Devices => "the device filter (exclude mode)".to_owned(),
+            other => format!("the {} condition's exclusion", other.as_str()),
+        })
+}
+
 fn entry_text(
     dir: &Directory,
     set: &PolicySet,

@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, HashMap};
 use rayon::prelude::*;
 
 use crate::domain::Impact;
-use crate::engine::{self, combine, evaluate, explain, Env, Evaluation, Facts, SetKind, Why};
+use crate::engine::{
+    self, combine, evaluate, explain, Check, Condition, Env, Evaluation, Facts, SetKind, Why,
+};
 use crate::signin::SignIn;
 use crate::tenant::Tenant;
 
@@ -118,11 +120,23 @@ pub struct Replay {
     /// Users whose sign-ins the proposed set treats more severely than the current one, by the
     /// proposed impact.
     pub newly: BTreeMap<Impact, UserSet>,
+    /// Sign-ins the proposed set treats more severely than the current one, by proposed impact.
+    pub newly_signins: BTreeMap<Impact, u64>,
     pub signins_changed: u64,
+    /// Exclusions that decided a policy did not apply: (policy index, condition, exclude entry)
+    /// → sign-ins and distinct users (the exclusion's blast radius).
+    pub exclusions: BTreeMap<(usize, Condition, Option<u16>), Fired>,
     pub evaluated: u64,
     pub not_evaluated: BTreeMap<&'static str, u64>,
     pub users: u64,
     pub details: Vec<DetailRow>,
+}
+
+/// How often an exclusion decided, and for whom.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fired {
+    pub signins: u64,
+    pub users: UserSet,
 }
 
 #[derive(Default)]
@@ -132,6 +146,8 @@ struct Acc {
     indeterminate_signins: BTreeMap<SetKind, u64>,
     reasons: HashMap<String, u64>,
     newly: BTreeMap<Impact, UserSet>,
+    newly_signins: BTreeMap<Impact, u64>,
+    exclusions: BTreeMap<(usize, Condition, Option<u16>), Fired>,
     changed: u64,
     evaluated: u64,
     not_evaluated: BTreeMap<&'static str, u64>,
@@ -174,6 +190,14 @@ impl Acc {
         }
         for (k, u) in &o.newly {
             self.newly.entry(*k).or_default().merge(u);
+        }
+        for (k, n) in o.newly_signins {
+            *self.newly_signins.entry(k).or_default() += n;
+        }
+        for (k, f) in o.exclusions {
+            let x = self.exclusions.entry(k).or_default();
+            x.signins += f.signins;
+            x.users.merge(&f.users);
         }
         self.changed += o.changed;
         self.evaluated += o.evaluated;
@@ -264,7 +288,9 @@ pub fn run(tenant: &Tenant, signins: &[SignIn], details: Details) -> Replay {
         indeterminate_signins: acc.indeterminate_signins,
         indeterminate_reasons: acc.reasons.into_iter().collect(),
         newly: acc.newly,
+        newly_signins: acc.newly_signins,
         signins_changed: acc.changed,
+        exclusions: acc.exclusions,
         evaluated: acc.evaluated,
         not_evaluated: acc.not_evaluated,
         users: numbering.len() as u64,
@@ -299,6 +325,13 @@ fn replay_one(
         if let Some(Some(t)) = acc.policies.get_mut(pi) {
             t.add(e.impact, user);
         }
+        if let Some((cond, Check::Excluded(entry))) = e.deciding_condition() {
+            let x = acc.exclusions.entry((pi, cond, entry)).or_default();
+            x.signins += 1;
+            if let Some(u) = user {
+                x.users.insert(u);
+            }
+        }
         if let Why::Indeterminate(m) = e.why {
             *acc.reasons
                 .entry(format!("{}: {}", p.id, m.as_str()))
@@ -327,6 +360,7 @@ fn replay_one(
     let (cur, prop) = (outcome[&SetKind::Current], outcome[&SetKind::Proposed]);
     if prop.severity() > cur.severity() {
         acc.changed += 1;
+        *acc.newly_signins.entry(prop).or_default() += 1;
         if let Some(u) = user {
             acc.newly.entry(prop).or_default().insert(u);
         }

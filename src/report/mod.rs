@@ -4,7 +4,9 @@
 //! In: the `Replay`, the tenant and the ingest report. Out: files written atomically (temp file,
 //! then rename), byte-identical for identical inputs: keys sorted, rows in sign-in order, no clock.
 
+pub mod affected;
 pub mod explain;
+mod markdown;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -13,12 +15,13 @@ use std::path::Path;
 use serde_json::{json, Map, Value};
 
 use crate::domain::Impact;
-use crate::engine::SetKind;
+use crate::engine::Condition;
 use crate::ingest::IngestReport;
 use crate::policy::BuildOptions;
 use crate::replay::{Replay, Tally};
 use crate::signin::SignIn;
 use crate::tenant::Tenant;
+use affected::Affected;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -93,6 +96,51 @@ pub fn details_csv(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Vec<
     w.into_inner().unwrap_or_default()
 }
 
+fn top_json(counts: &BTreeMap<String, u64>) -> Value {
+    affected::top(counts, TOP)
+        .into_iter()
+        .map(|(name, n)| json!({"name": name, "signins": n}))
+        .collect()
+}
+
+const TOP: usize = 10;
+
+fn breakdown_json(b: Option<&affected::Breakdown>) -> Value {
+    let Some(b) = b else {
+        return Value::Null;
+    };
+    json!({
+        "apps": top_json(&b.apps),
+        "client_app_types": top_json(&b.client_apps),
+        "platforms": top_json(&b.platforms),
+        "countries": top_json(&b.countries),
+    })
+}
+
+/// The exclusions of policy `pi` that decided, most sign-ins first.
+fn exclusions_json(tenant: &Tenant, replay: &Replay, pi: usize) -> Value {
+    let Some(p) = tenant.set.policies.get(pi) else {
+        return Value::Null;
+    };
+    let mut fired: Vec<_> = replay
+        .exclusions
+        .range((pi, Condition::Users, None)..)
+        .take_while(|((i, _, _), _)| *i == pi)
+        .collect();
+    fired.sort_by(|a, b| b.1.signins.cmp(&a.1.signins).then_with(|| a.0.cmp(b.0)));
+    fired
+        .into_iter()
+        .map(|((_, cond, entry), f)| {
+            json!({
+                "condition": cond.as_str(),
+                "entry": crate::engine::explain::exclusion_text(&tenant.dir, &tenant.set, p, *cond, *entry),
+                "signins": f.signins,
+                "users": f.users.len(),
+            })
+        })
+        .collect()
+}
+
 fn tally_json(t: &Tally) -> Value {
     let mut signins = Map::new();
     let mut users = Map::new();
@@ -108,6 +156,7 @@ pub fn summary_json(
     signins: &[SignIn],
     ingest: &IngestReport,
     replay: &Replay,
+    affected: &Affected,
     options: BuildOptions,
 ) -> Value {
     const SKIPPED_LISTED: usize = 200;
@@ -136,7 +185,8 @@ pub fn summary_json(
         .policies
         .iter()
         .zip(&replay.policies)
-        .map(|(p, t)| {
+        .enumerate()
+        .map(|(pi, (p, t))| {
             let mut o = json!({
                 "id": p.id, "name": p.display_name, "state": p.state.as_str(),
                 "kind": format!("{:?}", p.kind),
@@ -148,6 +198,10 @@ pub fn summary_json(
             }
             if !p.accepted_unsupported.is_empty() {
                 o["unsupported_accepted"] = json!(p.accepted_unsupported);
+            }
+            if t.is_some() {
+                o["affected"] = breakdown_json(affected.policies.get(pi));
+                o["exclusions_fired"] = exclusions_json(tenant, replay, pi);
             }
             o
         })
@@ -206,13 +260,59 @@ pub fn summary_json(
             "users_newly_prompted": newly(Impact::MfaPrompt),
             "users_newly_reauth": newly(Impact::InteractiveReauth),
             "users_newly_nudged": newly(Impact::RegistrationNudge),
+            "signins_newly": replay.newly_signins.iter()
+                .map(|(i, n)| (i.as_str().to_owned(), json!(n)))
+                .collect::<Map<String, Value>>(),
         },
         "indeterminate_reasons": replay.indeterminate_reasons,
         "warnings": warnings,
     })
 }
 
-/// Writes `summary.json` and `details.csv` into `out`.
+/// The columns of `users.csv`: one row per affected user and policy.
+pub const USER_COLUMNS: [&str; 10] = [
+    "user_id",
+    "user_principal_name",
+    "policy_id",
+    "policy_name",
+    "policy_state",
+    "impact",
+    "signins",
+    "first_seen",
+    "last_seen",
+    "apps",
+];
+
+pub fn users_csv(tenant: &Tenant, affected: &Affected) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    // Writing to a Vec cannot fail.
+    let _ = w.write_record(USER_COLUMNS);
+    for r in &affected.users {
+        let Some(p) = tenant.set.policies.get(r.policy) else {
+            continue;
+        };
+        let time = |t: &chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        let apps = r.apps.iter().cloned().collect::<Vec<_>>().join("; ");
+        let record = [
+            csv_cell(&r.user_id).into_owned(),
+            csv_cell(&r.user_principal_name).into_owned(),
+            csv_cell(&p.id).into_owned(),
+            csv_cell(&p.display_name).into_owned(),
+            p.state.as_str().to_owned(),
+            r.impact.as_str().to_owned(),
+            r.signins.to_string(),
+            time(&r.first_seen),
+            time(&r.last_seen),
+            csv_cell(&apps).into_owned(),
+        ];
+        let _ = w.write_record(&record);
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+/// Writes `summary.json`, `report.md`, `details.csv` and `users.csv` into `out`, each atomically.
 pub fn write(
     out: &Path,
     tenant: &Tenant,
@@ -221,15 +321,20 @@ pub fn write(
     replay: &Replay,
     options: BuildOptions,
 ) -> std::io::Result<()> {
-    let summary = summary_json(tenant, signins, ingest, replay, options);
+    let affected = affected::aggregate(tenant.set.policies.len(), signins, replay);
+    let summary = summary_json(tenant, signins, ingest, replay, &affected, options);
     let mut text = serde_json::to_string_pretty(&summary).unwrap_or_default();
     text.push('\n');
     write_atomic(&out.join("summary.json"), text.as_bytes())?;
     write_atomic(
+        &out.join("report.md"),
+        markdown::render(tenant, &summary, &affected).as_bytes(),
+    )?;
+    write_atomic(
         &out.join("details.csv"),
         &details_csv(tenant, signins, replay),
     )?;
-    let _ = SetKind::Current;
+    write_atomic(&out.join("users.csv"), &users_csv(tenant, &affected))?;
     Ok(())
 }
 

@@ -10,3 +10,4 @@ mod explain;
 mod fixtures;
 mod ingest_json;
 mod properties;
+mod reports;

@@ -1,0 +1,144 @@
+//! Who and what each policy would affect: per (user, policy) rows for `users.csv`, and per
+//! policy the apps, client app types, platforms and countries of the affected sign-ins.
+//!
+//! In: the replay's detail rows (rows whose impact is not `not_applied`; see `replay::Details`).
+//! Out: deterministic aggregates (ordered maps; ties broken by name). "Affected" means a
+//! sign-in the policy would challenge or stop: every impact except `not_applied`, `satisfied`
+//! and `indeterminate` (which is counted on its own).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::Impact;
+use crate::replay::Replay;
+use crate::signin::SignIn;
+
+/// Whether an impact is one a user would notice.
+pub fn is_affected(i: Impact) -> bool {
+    !matches!(
+        i,
+        Impact::NotApplied | Impact::Satisfied | Impact::Indeterminate
+    )
+}
+
+/// One user under one policy.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub user_id: String,
+    pub user_principal_name: String,
+    pub policy: usize,
+    /// The most severe impact among the user's affected sign-ins.
+    pub impact: Impact,
+    pub signins: u64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    /// Distinct app display names (or ids), sorted.
+    pub apps: BTreeSet<String>,
+}
+
+/// Counts by label, most frequent first (ties by label).
+pub fn top(counts: &BTreeMap<String, u64>, n: usize) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = counts.iter().map(|(k, c)| (k.clone(), *c)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(n);
+    v
+}
+
+/// Per policy: affected sign-ins by app, client app type, platform and country.
+#[derive(Debug, Clone, Default)]
+pub struct Breakdown {
+    pub apps: BTreeMap<String, u64>,
+    pub client_apps: BTreeMap<String, u64>,
+    pub platforms: BTreeMap<String, u64>,
+    pub countries: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Affected {
+    /// Sorted by policy, then user principal name, then user id.
+    pub users: Vec<UserRow>,
+    /// Aligned with the policy set.
+    pub policies: Vec<Breakdown>,
+}
+
+fn app_label(s: &SignIn) -> String {
+    let name = if s.app_display_name.is_empty() {
+        &s.app_id
+    } else {
+        &s.app_display_name
+    };
+    if name.is_empty() {
+        "(unknown app)".to_owned()
+    } else {
+        name.clone()
+    }
+}
+
+fn or_unknown(s: &str) -> String {
+    if s.is_empty() {
+        "(unknown)".to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+pub fn aggregate(policies: usize, signins: &[SignIn], replay: &Replay) -> Affected {
+    let mut breakdowns = vec![Breakdown::default(); policies];
+    let mut users: BTreeMap<(usize, &str), UserRow> = BTreeMap::new();
+    for r in &replay.details {
+        if !is_affected(r.impact) {
+            continue;
+        }
+        let Some(s) = signins.get(r.signin) else {
+            continue;
+        };
+        if let Some(b) = breakdowns.get_mut(r.policy) {
+            *b.apps.entry(app_label(s)).or_default() += 1;
+            *b.client_apps
+                .entry(s.client_app.as_str().to_owned())
+                .or_default() += 1;
+            *b.platforms
+                .entry(s.platform.as_str().to_owned())
+                .or_default() += 1;
+            *b.countries.entry(or_unknown(&s.country)).or_default() += 1;
+        }
+        if s.user_id.is_empty() {
+            continue;
+        }
+        let row = users
+            .entry((r.policy, s.user_id.as_str()))
+            .or_insert_with(|| UserRow {
+                user_id: s.user_id.clone(),
+                user_principal_name: s.user_principal_name.clone(),
+                policy: r.policy,
+                impact: r.impact,
+                signins: 0,
+                first_seen: s.created_at,
+                last_seen: s.created_at,
+                apps: BTreeSet::new(),
+            });
+        row.signins += 1;
+        if r.impact.severity() > row.impact.severity() {
+            row.impact = r.impact;
+        }
+        row.first_seen = row.first_seen.min(s.created_at);
+        row.last_seen = row.last_seen.max(s.created_at);
+        if row.user_principal_name.is_empty() {
+            row.user_principal_name = s.user_principal_name.clone();
+        }
+        row.apps.insert(app_label(s));
+    }
+    let mut rows: Vec<UserRow> = users.into_values().collect();
+    rows.sort_by(|a, b| {
+        (a.policy, &a.user_principal_name, &a.user_id).cmp(&(
+            b.policy,
+            &b.user_principal_name,
+            &b.user_id,
+        ))
+    });
+    Affected {
+        users: rows,
+        policies: breakdowns,
+    }
+}

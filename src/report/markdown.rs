@@ -1,0 +1,311 @@
+//! `report.md`: the run in a form that fits a pull-request comment or a CI job summary.
+//!
+//! In: the `summary.json` value (so the two never disagree) and the affected-user aggregates.
+//! Out: Markdown with a one-sentence headline, a table per policy, the most affected users,
+//! indeterminate reasons and warnings. Every value that comes from the input is escaped.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use super::affected::{self, Affected};
+use crate::domain::{Impact, PolicyState};
+use crate::tenant::Tenant;
+
+/// Escapes text for a Markdown table cell or line: no markup, no HTML, one line.
+pub fn md(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '~' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn num(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// "switching on the 3 report-only policies would block 12 users (41 sign-ins), …".
+fn headline(tenant: &Tenant, summary: &Value) -> String {
+    let candidates = tenant
+        .set
+        .policies
+        .iter()
+        .filter(|p| p.state == PolicyState::ReportOnly)
+        .count() as u64;
+    if candidates == 0 {
+        return "No report-only policies: the proposed set is the current one, so nothing would change.".into();
+    }
+    let d = &summary["difference"];
+    // Each phrase with `{}` where the users go.
+    let parts: Vec<String> = [
+        (Impact::Blocked, "users_newly_blocked", "block {}"),
+        (
+            Impact::PasswordChange,
+            "users_newly_password_change",
+            "force {} to change their password",
+        ),
+        (
+            Impact::MfaRegistration,
+            "users_newly_registering",
+            "force {} to register for MFA",
+        ),
+        (
+            Impact::MfaPrompt,
+            "users_newly_prompted",
+            "prompt {} for MFA",
+        ),
+        (
+            Impact::InteractiveReauth,
+            "users_newly_reauth",
+            "send {} back to an interactive sign-in",
+        ),
+    ]
+    .iter()
+    .filter_map(|(impact, key, phrase)| {
+        let users = num(&d[*key]);
+        let signins = num(&d["signins_newly"][impact.as_str()]);
+        (users > 0 || signins > 0).then(|| {
+            let who = format!(
+                "{} ({})",
+                plural(users, "user", "users"),
+                plural(signins, "sign-in", "sign-ins")
+            );
+            phrase.replacen("{}", &who, 1)
+        })
+    })
+    .collect();
+    let subject = format!(
+        "Switching on the {} would",
+        plural(candidates, "report-only policy", "report-only policies")
+    );
+    match parts.as_slice() {
+        [] => format!("{subject} change nothing for the sign-ins replayed."),
+        [one] => format!("{subject} {one}."),
+        [init @ .., last] => format!("{subject} {}, and {last}.", init.join(", ")),
+    }
+}
+
+fn cell(p: &Value, i: Impact) -> String {
+    let s = num(&p["signins"][i.as_str()]);
+    let u = num(&p["users"][i.as_str()]);
+    if s == 0 {
+        "·".into()
+    } else {
+        format!("{} ({})", thousands(s), thousands(u))
+    }
+}
+
+pub fn render(tenant: &Tenant, summary: &Value, affected: &Affected) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let inputs = &summary["inputs"];
+    let name = tenant
+        .root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let _ = writeln!(w, "# ca-replay: {}\n", md(&name));
+    let _ = writeln!(w, "**{}**\n", md(&headline(tenant, summary)));
+    let _ = writeln!(
+        w,
+        "{} sign-ins replayed ({} evaluated) from {} to {}, {} users, {} policies.",
+        thousands(num(&inputs["signins"])),
+        thousands(num(&inputs["evaluated"])),
+        md(inputs["from"].as_str().unwrap_or("-")),
+        md(inputs["to"].as_str().unwrap_or("-")),
+        thousands(num(&inputs["users"])),
+        num(&inputs["policies"])
+    );
+    let skipped = num(&inputs["skipped"]);
+    if skipped > 0 {
+        let _ = writeln!(
+            w,
+            "\n{} could not be read and were skipped (see `summary.json`).",
+            plural(skipped, "sign-in record", "sign-in records")
+        );
+    }
+
+    let _ = writeln!(w, "\n## Per policy\n");
+    let _ = writeln!(
+        w,
+        "Each cell: sign-ins (distinct users). *Affected users*: users the policy would block or challenge.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| Policy | State | Blocked | MFA prompt | MFA registration | Password change | Reauth | Indeterminate | Affected users | Top apps |"
+    );
+    let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    let mut affected_users: BTreeMap<usize, u64> = BTreeMap::new();
+    for r in &affected.users {
+        *affected_users.entry(r.policy).or_default() += 1;
+    }
+    let empty = Vec::new();
+    for (pi, p) in summary["policies"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .enumerate()
+    {
+        let state = p["state"].as_str().unwrap_or("");
+        if state == "disabled" {
+            continue;
+        }
+        let apps: Vec<String> = affected
+            .policies
+            .get(pi)
+            .map(|b| affected::top(&b.apps, 3))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(a, n)| format!("{} ({})", md(&a), thousands(n)))
+            .collect();
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            md(p["name"].as_str().unwrap_or("")),
+            md(state),
+            cell(p, Impact::Blocked),
+            cell(p, Impact::MfaPrompt),
+            cell(p, Impact::MfaRegistration),
+            cell(p, Impact::PasswordChange),
+            cell(p, Impact::InteractiveReauth),
+            cell(p, Impact::Indeterminate),
+            thousands(affected_users.get(&pi).copied().unwrap_or(0)),
+            if apps.is_empty() {
+                "·".to_owned()
+            } else {
+                apps.join(", ")
+            }
+        );
+    }
+
+    // The most affected users across the proposed set: worst impact, then sign-ins.
+    struct Who<'a> {
+        upn: &'a str,
+        impact: Impact,
+        signins: u64,
+        policies: Vec<&'a str>,
+    }
+    let mut who: BTreeMap<&str, Who> = BTreeMap::new();
+    for r in &affected.users {
+        let Some(p) = tenant.set.policies.get(r.policy) else {
+            continue;
+        };
+        let e = who.entry(r.user_id.as_str()).or_insert(Who {
+            upn: &r.user_principal_name,
+            impact: r.impact,
+            signins: 0,
+            policies: Vec::new(),
+        });
+        if r.impact.severity() > e.impact.severity() {
+            e.impact = r.impact;
+        }
+        e.signins = e.signins.max(r.signins);
+        e.policies.push(&p.display_name);
+    }
+    let mut ranked: Vec<(&str, Who)> = who.into_iter().collect();
+    ranked.sort_by(|a, b| {
+        b.1.impact
+            .severity()
+            .cmp(&a.1.impact.severity())
+            .then(b.1.signins.cmp(&a.1.signins))
+            .then(a.1.upn.cmp(b.1.upn))
+            .then(a.0.cmp(b.0))
+    });
+    if !ranked.is_empty() {
+        let _ = writeln!(w, "\n## Most affected users\n");
+        let _ = writeln!(
+            w,
+            "| User | Worst impact | Sign-ins | Policies |\n|---|---|---:|---|"
+        );
+        for (id, u) in ranked.iter().take(15) {
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {} |",
+                md(if u.upn.is_empty() { id } else { u.upn }),
+                u.impact.as_str(),
+                thousands(u.signins),
+                u.policies
+                    .iter()
+                    .map(|p| md(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if ranked.len() > 15 {
+            let _ = writeln!(
+                w,
+                "\n{} more in `users.csv`.",
+                plural(ranked.len() as u64 - 15, "user", "users")
+            );
+        }
+    }
+
+    if let Some(reasons) = summary["indeterminate_reasons"].as_object() {
+        if !reasons.is_empty() {
+            let _ = writeln!(w, "\n## Indeterminate\n");
+            let _ = writeln!(
+                w,
+                "The inputs could not decide these (policy: missing input): sign-ins.\n"
+            );
+            for (k, v) in reasons {
+                let _ = writeln!(w, "- {}: {}", md(k), thousands(num(v)));
+            }
+        }
+    }
+    if let Some(warnings) = summary["warnings"].as_array() {
+        if !warnings.is_empty() {
+            let _ = writeln!(w, "\n## Warnings\n");
+            for x in warnings.iter().take(20) {
+                let _ = writeln!(w, "- {}", md(x.as_str().unwrap_or("")));
+            }
+            if warnings.len() > 20 {
+                let _ = writeln!(w, "- … {} more in `summary.json`", warnings.len() - 20);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_escapes_markup_and_html() {
+        assert_eq!(
+            md("<script>|x|</script> *a* [l](u) `c`\nnext"),
+            "&lt;script&gt;\\|x\\|&lt;/script&gt; \\*a\\* \\[l\\](u) \\`c\\` next"
+        );
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+    }
+}

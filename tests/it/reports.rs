@@ -1,0 +1,192 @@
+//! The report files end to end: golden snapshots of the sample tenant's `summary.json` and
+//! `report.md`, byte-identical output across runs and thread counts, and hostile names escaped.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ca_replay::generate::{self, Options};
+use ca_replay::ingest::{read_signins, IngestOptions};
+use ca_replay::policy::BuildOptions;
+use ca_replay::replay::{self, Details};
+use ca_replay::tenant::Tenant;
+
+fn scratch() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "ca-replay-reports-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Loads, replays and writes the reports of `root` into `out` on `threads` threads.
+fn run(root: &Path, out: &Path, threads: usize) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let options = BuildOptions::default();
+        let tenant = Tenant::load(root, options).unwrap();
+        let (signins, report) =
+            read_signins(&[root.join("signins")], IngestOptions::default()).unwrap();
+        let replay = replay::run(&tenant, &signins, Details::Applied);
+        ca_replay::report::write(out, &tenant, &signins, &report, &replay, options).unwrap();
+    });
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/contoso")
+}
+
+/// The sample tenant's summary and Markdown report, checked by hand once and pinned.
+#[test]
+fn sample_tenant_reports_match_the_snapshots() {
+    let out = scratch();
+    run(&sample(), &out, 2);
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    insta::assert_snapshot!("sample_summary_json", summary);
+    insta::assert_snapshot!("sample_report_md", report);
+    let names: Vec<String> = files(&out).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        ["details.csv", "report.md", "summary.json", "users.csv"]
+    );
+    let _ = std::fs::remove_dir_all(out);
+}
+
+/// Two runs, on one thread and on several, write the same bytes.
+#[test]
+fn reports_are_byte_identical_across_runs_and_threads() {
+    let root = scratch();
+    generate::generate(
+        &root,
+        &Options {
+            users: 120,
+            days: 4,
+            seed: 11,
+            signins: Some(8_000),
+            start: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 2, 0, 0, 0).unwrap(),
+            gzip: false,
+            format: generate::Format::Graph,
+        },
+    )
+    .unwrap();
+    let (a, b, c) = (scratch(), scratch(), scratch());
+    run(&root, &a, 1);
+    run(&root, &b, 4);
+    run(&root, &c, 2);
+    let fa = files(&a);
+    assert_eq!(fa.len(), 4);
+    assert!(fa == files(&b), "1 thread vs 4 threads differ");
+    assert!(fa == files(&c), "two runs differ");
+    for d in [root, a, b, c] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// Names with markup, table pipes, newlines and spreadsheet formula prefixes come out escaped.
+#[test]
+fn hostile_names_are_escaped_in_every_report() {
+    let root = scratch();
+    generate::generate(
+        &root,
+        &Options {
+            users: 60,
+            days: 2,
+            seed: 5,
+            signins: Some(400),
+            start: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 2, 0, 0, 0).unwrap(),
+            gzip: false,
+            format: generate::Format::Graph,
+        },
+    )
+    .unwrap();
+    // A real member of the tenant, signing in over IMAP (blocked by the legacy-auth policy).
+    let users: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("users.json")).unwrap()).unwrap();
+    let member = users["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| {
+            u["userType"] == "Member" && u["userPrincipalName"].as_str().unwrap().starts_with('a')
+        })
+        .or_else(|| {
+            users["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|u| u["userType"] == "Member")
+        })
+        .unwrap();
+    let mut lines = String::new();
+    for i in 0..3 {
+        let s = serde_json::json!({
+            "id": format!("hostile-{i}"), "createdDateTime": "2026-11-02T10:00:00Z",
+            "userId": member["id"], "userType": "member",
+            "userPrincipalName": "=HYPERLINK(\"http://x\")<script>alert(1)</script>",
+            "appId": "00000002-0000-0ff1-ce00-000000000000",
+            "appDisplayName": "Mail | *bold* [x](http://evil)\n# heading",
+            "resourceId": "00000002-0000-0ff1-ce00-000000000000",
+            "clientAppUsed": "IMAP4", "isInteractive": true, "ipAddress": "203.0.113.9",
+            "location": {"countryOrRegion": "NL"}, "status": {"errorCode": 0}
+        });
+        lines.push_str(&s.to_string());
+        lines.push('\n');
+    }
+    std::fs::write(root.join("signins/hostile.ndjson"), lines).unwrap();
+    let out = scratch();
+    run(&root, &out, 2);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(!md.contains("<script>"), "{md}");
+    assert!(md.contains("&lt;script&gt;"), "{md}");
+    assert!(
+        md.contains("Mail \\| \\*bold\\* \\[x\\](http://evil) \\# heading"),
+        "{md}"
+    );
+    assert!(!md.contains("\n# heading"));
+    for csv_name in ["users.csv", "details.csv"] {
+        let text = std::fs::read_to_string(out.join(csv_name)).unwrap();
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let mut hostile_rows = 0;
+        for rec in r.records() {
+            let rec = rec.unwrap();
+            for cell in rec.iter() {
+                assert!(
+                    !cell.starts_with(['=', '+', '-', '@']),
+                    "{csv_name}: formula cell `{cell}`"
+                );
+            }
+            if rec.iter().any(|c| c.contains("HYPERLINK")) {
+                hostile_rows += 1;
+                assert!(rec.iter().any(|c| c.starts_with("'=HYPERLINK")));
+            }
+        }
+        assert!(
+            hostile_rows > 0,
+            "{csv_name} has no row for the hostile sign-ins"
+        );
+    }
+    for d in [root, out] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

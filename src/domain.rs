@@ -274,6 +274,17 @@ impl Impact {
             Impact::Indeterminate => "unknown",
         }
     }
+    /// Entra's word for an *enabled* policy with this impact, as `appliedConditionalAccessPolicies`
+    /// records it: applied and met (or only nudged) is `success`, applied and stopped or
+    /// challenged is `failure`.
+    pub fn enforced_result_word(self) -> &'static str {
+        match self {
+            Impact::NotApplied => "notApplied",
+            Impact::Satisfied | Impact::RegistrationNudge => "success",
+            Impact::Indeterminate => "unknown",
+            _ => "failure",
+        }
+    }
     /// Rank for "most severe wins"; `Indeterminate` ranks with `NotApplied` because it is
     /// reported beside the outcome, never folded into it.
     pub fn severity(self) -> u8 {

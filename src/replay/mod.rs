@@ -126,10 +126,45 @@ pub struct Replay {
     /// Exclusions that decided a policy did not apply: (policy index, condition, exclude entry)
     /// → sign-ins and distinct users (the exclusion's blast radius).
     pub exclusions: BTreeMap<(usize, Condition, Option<u16>), Fired>,
+    /// Self-validation: (policy index, Entra's word, ca-replay's word) → pairs.
+    pub validation: BTreeMap<(usize, &'static str, &'static str), u64>,
+    pub disagreements: Vec<Disagreement>,
     pub evaluated: u64,
     pub not_evaluated: BTreeMap<&'static str, u64>,
     pub users: u64,
     pub details: Vec<DetailRow>,
+}
+
+/// Entra's recorded verdict for a policy next to ca-replay's (self-validation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disagreement {
+    pub signin: usize,
+    pub policy: usize,
+    pub entra: &'static str,
+    pub ours: &'static str,
+    pub reason: String,
+}
+
+/// The disagreements kept for the report (the first ones in sign-in order); all are counted.
+pub const DISAGREEMENTS_KEPT: usize = 50;
+
+/// Entra's `result` words, spelled as Graph does; anything else is `other`.
+fn entra_word(result: &str) -> &'static str {
+    const WORDS: [&str; 8] = [
+        "success",
+        "failure",
+        "notApplied",
+        "notEnabled",
+        "reportOnlySuccess",
+        "reportOnlyFailure",
+        "reportOnlyNotApplied",
+        "reportOnlyInterrupted",
+    ];
+    WORDS
+        .iter()
+        .find(|w| w.eq_ignore_ascii_case(result.trim()))
+        .copied()
+        .unwrap_or("other")
 }
 
 /// How often an exclusion decided, and for whom.
@@ -148,6 +183,8 @@ struct Acc {
     newly: BTreeMap<Impact, UserSet>,
     newly_signins: BTreeMap<Impact, u64>,
     exclusions: BTreeMap<(usize, Condition, Option<u16>), Fired>,
+    validation: BTreeMap<(usize, &'static str, &'static str), u64>,
+    disagreements: Vec<Disagreement>,
     changed: u64,
     evaluated: u64,
     not_evaluated: BTreeMap<&'static str, u64>,
@@ -194,6 +231,12 @@ impl Acc {
         for (k, n) in o.newly_signins {
             *self.newly_signins.entry(k).or_default() += n;
         }
+        for (k, n) in o.validation {
+            *self.validation.entry(k).or_default() += n;
+        }
+        self.disagreements.extend(o.disagreements);
+        self.disagreements.sort_by_key(|d| (d.signin, d.policy));
+        self.disagreements.truncate(DISAGREEMENTS_KEPT);
         for (k, f) in o.exclusions {
             let x = self.exclusions.entry(k).or_default();
             x.signins += f.signins;
@@ -291,6 +334,8 @@ pub fn run(tenant: &Tenant, signins: &[SignIn], details: Details) -> Replay {
         newly_signins: acc.newly_signins,
         signins_changed: acc.changed,
         exclusions: acc.exclusions,
+        validation: acc.validation,
+        disagreements: acc.disagreements,
         evaluated: acc.evaluated,
         not_evaluated: acc.not_evaluated,
         users: numbering.len() as u64,
@@ -330,6 +375,30 @@ fn replay_one(
             x.signins += 1;
             if let Some(u) = user {
                 x.users.insert(u);
+            }
+        }
+        if let Some(recorded) = s
+            .applied_policies
+            .iter()
+            .find(|a| a.id.eq_ignore_ascii_case(&p.id))
+        {
+            let entra = entra_word(&recorded.result);
+            let ours = match p.state {
+                crate::domain::PolicyState::Enabled => e.impact.enforced_result_word(),
+                _ => e.result(),
+            };
+            *acc.validation.entry((pi, entra, ours)).or_default() += 1;
+            if entra != ours
+                && e.impact != Impact::Indeterminate
+                && acc.disagreements.len() < DISAGREEMENTS_KEPT
+            {
+                acc.disagreements.push(Disagreement {
+                    signin: si,
+                    policy: pi,
+                    entra,
+                    ours,
+                    reason: explain::reason(env.dir, env.set, p, &e, f.user),
+                });
             }
         }
         if let Why::Indeterminate(m) = e.why {

@@ -269,6 +269,47 @@ pub fn render(tenant: &Tenant, summary: &Value, affected: &Affected) -> String {
         }
     }
 
+    let v = &summary["self_validation"];
+    let compared = num(&v["compared"]);
+    if compared > 0 {
+        let agreed = num(&v["agreed"]);
+        let _ = writeln!(w, "\n## Agreement with Entra\n");
+        let _ = writeln!(
+            w,
+            "For {} (sign-in, policy) pairs the log records Entra's own verdict; ca-replay agrees on {} ({:.2}%).{}",
+            thousands(compared),
+            thousands(agreed),
+            agreed as f64 * 100.0 / compared as f64,
+            match num(&v["indeterminate"]) {
+                0 => String::new(),
+                n => format!(" {} more pairs were indeterminate for ca-replay.", thousands(n)),
+            }
+        );
+        let empty = Vec::new();
+        let rows = v["disagreements_first"].as_array().unwrap_or(&empty);
+        if !rows.is_empty() {
+            let _ = writeln!(
+                w,
+                "\n| Sign-in | Policy | Entra | ca-replay | Why ca-replay decided so |\n|---|---|---|---|---|"
+            );
+            for d in rows.iter().take(10) {
+                let _ = writeln!(
+                    w,
+                    "| {} | {} | {} | {} | {} |",
+                    md(d["signin_id"].as_str().unwrap_or("")),
+                    md(d["policy_name"].as_str().unwrap_or("")),
+                    md(d["entra"].as_str().unwrap_or("")),
+                    md(d["ca_replay"].as_str().unwrap_or("")),
+                    md(d["reason"].as_str().unwrap_or(""))
+                );
+            }
+            let _ = writeln!(
+                w,
+                "\nSee `summary.json` (`self_validation`) for the matrix per policy; `ca-replay explain --signin ID` shows both sides."
+            );
+        }
+    }
+
     if let Some(reasons) = summary["indeterminate_reasons"].as_object() {
         if !reasons.is_empty() {
             let _ = writeln!(w, "\n## Indeterminate\n");

@@ -265,7 +265,72 @@ pub fn summary_json(
                 .collect::<Map<String, Value>>(),
         },
         "indeterminate_reasons": replay.indeterminate_reasons,
+        "self_validation": validation_json(tenant, signins, replay),
         "warnings": warnings,
+    })
+}
+
+/// ca-replay's verdicts beside the ones Entra recorded in `appliedConditionalAccessPolicies`,
+/// per policy: a matrix of Entra's word against ca-replay's, the agreement, the first
+/// disagreements. Pairs ca-replay finds indeterminate are counted apart, not as disagreements.
+fn validation_json(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Value {
+    let mut per: BTreeMap<usize, (u64, u64, u64, Map<String, Value>)> = BTreeMap::new();
+    for ((pi, entra, ours), n) in &replay.validation {
+        let e = per.entry(*pi).or_default();
+        if *ours == "unknown" {
+            e.2 += n;
+        } else {
+            e.0 += n;
+            if entra == ours {
+                e.1 += n;
+            }
+        }
+        let row = e.3.entry(entra.to_string()).or_insert_with(|| json!({}));
+        row[*ours] = json!(n);
+    }
+    let ratio = |agreed: u64, compared: u64| {
+        if compared == 0 {
+            Value::Null
+        } else {
+            json!((agreed as f64 / compared as f64 * 10_000.0).round() / 10_000.0)
+        }
+    };
+    let (mut compared, mut agreed, mut unknown) = (0, 0, 0);
+    let policies: Vec<Value> = per
+        .into_iter()
+        .filter_map(|(pi, (c, a, u, matrix))| {
+            let p = tenant.set.policies.get(pi)?;
+            compared += c;
+            agreed += a;
+            unknown += u;
+            Some(json!({
+                "id": p.id, "name": p.display_name, "state": p.state.as_str(),
+                "compared": c, "agreed": a, "agreement": ratio(a, c), "indeterminate": u,
+                "matrix": matrix,
+            }))
+        })
+        .collect();
+    let disagreements: Vec<Value> = replay
+        .disagreements
+        .iter()
+        .filter_map(|d| {
+            let s = signins.get(d.signin)?;
+            let p = tenant.set.policies.get(d.policy)?;
+            Some(json!({
+                "signin_id": s.id, "created_at": s.created_at.to_rfc3339(),
+                "user_principal_name": s.user_principal_name,
+                "policy_id": p.id, "policy_name": p.display_name,
+                "entra": d.entra, "ca_replay": d.ours, "reason": d.reason,
+            }))
+        })
+        .collect();
+    json!({
+        "compared": compared,
+        "agreed": agreed,
+        "agreement": ratio(agreed, compared),
+        "indeterminate": unknown,
+        "policies": policies,
+        "disagreements_first": disagreements,
     })
 }
 

@@ -190,3 +190,58 @@ fn hostile_names_are_escaped_in_every_report() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+/// The generated sample's recorded verdicts agree with ca-replay's; a perturbed one shows up as
+/// a disagreement with ca-replay's reason.
+#[test]
+fn self_validation_finds_a_perturbed_verdict() {
+    let root = scratch();
+    generate::generate(
+        &root,
+        &Options {
+            users: 60,
+            days: 1,
+            seed: 21,
+            signins: Some(600),
+            start: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, 2, 0, 0, 0).unwrap(),
+            gzip: false,
+            format: generate::Format::Graph,
+        },
+    )
+    .unwrap();
+    let summary = |root: &Path| {
+        let out = scratch();
+        run(root, &out, 2);
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        let _ = std::fs::remove_dir_all(out);
+        v["self_validation"].clone()
+    };
+    let clean = summary(&root);
+    assert!(clean["compared"].as_u64().unwrap() > 1000);
+    assert_eq!(clean["compared"], clean["agreed"]);
+
+    // Entra "recorded" a failure for a policy that did not apply to the first sign-in.
+    let file = root.join("signins/signins-2026-11-02.ndjson");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (first, rest) = text.split_once('\n').unwrap();
+    let first = first.replacen("\"result\":\"notApplied\"", "\"result\":\"failure\"", 1);
+    assert!(first.contains("\"result\":\"failure\""));
+    std::fs::write(&file, format!("{first}\n{rest}")).unwrap();
+    let id = serde_json::from_str::<serde_json::Value>(&first).unwrap()["id"].clone();
+
+    let perturbed = summary(&root);
+    assert_eq!(
+        perturbed["agreed"].as_u64().unwrap() + 1,
+        perturbed["compared"].as_u64().unwrap()
+    );
+    let d = &perturbed["disagreements_first"][0];
+    assert_eq!(d["signin_id"], id);
+    assert_eq!(
+        (d["entra"].as_str(), d["ca_replay"].as_str()),
+        (Some("failure"), Some("notApplied"))
+    );
+    assert!(!d["reason"].as_str().unwrap().is_empty());
+    let _ = std::fs::remove_dir_all(root);
+}

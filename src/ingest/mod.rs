@@ -1,10 +1,15 @@
 //! Sign-in ingest: reads exports into normalized `SignIn`s, counting every record it cannot read.
 //!
 //! In: files and folders (recursively). Out: sign-ins plus an `IngestReport` (files, records
-//! read, skipped with reasons, duplicates). This reader is Graph `signIn` JSON (arrays,
-//! Graph pages, NDJSON, diagnostic-settings envelopes); other formats plug in beside it.
+//! read, skipped with reasons, duplicates). Formats, told apart by content ([`parse_text`]):
+//! Graph `signIn` JSON (arrays, Graph pages, NDJSON, diagnostic-settings envelopes), Log Analytics
+//! rows as JSON or as the CSV of a query (`log_analytics`), and the portal's CSV download
+//! (`portal_csv`).
 
 pub mod graph;
+pub mod log_analytics;
+pub mod portal_csv;
+pub mod table;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -18,8 +23,10 @@ use crate::source::{self, SourceError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub file: PathBuf,
-    /// 1-based record number (the line for NDJSON).
+    /// 1-based record number (the data row for CSV).
     pub record: usize,
+    /// 1-based line the record starts on, where the file's layout tells it (CSV, NDJSON).
+    pub line: Option<usize>,
     pub field: String,
     pub value: String,
     pub why: String,
@@ -27,15 +34,11 @@ pub struct Diagnostic {
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} record {}: `{}` = {}: {}",
-            self.file.display(),
-            self.record,
-            self.field,
-            self.value,
-            self.why
-        )
+        write!(f, "{} record {}", self.file.display(), self.record)?;
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        write!(f, ": `{}` = {}: {}", self.field, self.value, self.why)
     }
 }
 
@@ -73,13 +76,9 @@ pub fn read_signins(
     let mut seen = HashSet::new();
     for root in paths {
         for file in source::files_under(root)? {
-            let name = file.to_string_lossy().to_ascii_lowercase();
-            if !(name.ends_with(".json")
-                || name.ends_with(".json.gz")
-                || name.ends_with(".ndjson")
-                || name.ends_with(".ndjson.gz")
-                || name.ends_with(".jsonl"))
-            {
+            // A file named on the command line is read whatever its name; under a folder,
+            // only the extensions exports come with (README.md, notes.txt are not sign-ins).
+            if &file != root && !is_export_name(&file) {
                 continue;
             }
             let before = out.len();
@@ -90,6 +89,24 @@ pub fn read_signins(
     Ok((out, report))
 }
 
+fn is_export_name(path: &Path) -> bool {
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    [".json", ".ndjson", ".jsonl", ".csv", ".tsv"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+/// One record after its format's reader: where it was and what it gave.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// 1-based record number (the data row for CSV).
+    pub record: usize,
+    /// 1-based line the record starts on, when known.
+    pub line: Option<usize>,
+    pub signin: Result<SignIn, graph::FieldError>,
+}
+
 fn read_file(
     path: &Path,
     options: IngestOptions,
@@ -98,7 +115,76 @@ fn read_file(
     report: &mut IngestReport,
 ) -> Result<(), IngestError> {
     let text = source::read_text(path)?;
-    let mut records = source::parse_json_records(path, &text)?;
+    for p in parse_text(path, &text)? {
+        report.records += 1;
+        match p.signin {
+            Ok(s) => {
+                if seen.insert(s.id.clone()) {
+                    out.push(s);
+                } else {
+                    report.duplicates += 1;
+                }
+            }
+            Err(e) => {
+                let d = Diagnostic {
+                    file: path.to_path_buf(),
+                    record: p.record,
+                    line: p.line,
+                    field: e.field,
+                    value: e.value,
+                    why: e.why,
+                };
+                if options.strict {
+                    return Err(IngestError::Strict(d));
+                }
+                report.skipped.push(d);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The dispatch on the detected format, by content whatever the extension: JSON (Graph records,
+/// diagnostic-settings envelopes, Log Analytics rows) or CSV (the portal's header, or a Log
+/// Analytics query's). Anything else is `NotSignIns`, saying what the file looked like.
+pub fn parse_text(path: &Path, text: &str) -> Result<Vec<Parsed>, IngestError> {
+    let start = text.trim_start_matches('\u{feff}').trim_start();
+    if start.is_empty() {
+        return Err(SourceError::Empty {
+            path: path.to_path_buf(),
+        }
+        .into());
+    }
+    if start.starts_with(['[', '{']) {
+        return json_records(path, text);
+    }
+    let table = table::parse(text);
+    if portal_csv::matches(&table.headers) {
+        return Ok(portal_csv::read(path, table));
+    }
+    if log_analytics::matches_csv(&table.headers) {
+        return Ok(log_analytics::read_csv(table));
+    }
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    if [".json", ".ndjson", ".jsonl"]
+        .iter()
+        .any(|e| name.trim_end_matches(".gz").ends_with(e))
+    {
+        // Named JSON but not JSON: the parser's message says where it broke.
+        source::parse_json_records(path, text)?;
+    }
+    let first: Vec<&str> = table.headers.iter().take(5).map(String::as_str).collect();
+    Err(IngestError::NotSignIns {
+        path: path.to_path_buf(),
+        looked_like: format!(
+            "text whose first line has the fields `{}`\nhint: sign-in CSVs start with the portal's `Date (UTC),Request ID,…` or a Log Analytics `TimeGenerated [UTC],…` header",
+            first.join("`, `")
+        ),
+    })
+}
+
+fn json_records(path: &Path, text: &str) -> Result<Vec<Parsed>, IngestError> {
+    let mut records = source::parse_json_records(path, text)?;
     // Diagnostic-settings blobs: {"records": [...]}.
     if records.len() == 1 {
         if let Some(Value::Array(inner)) = records[0].value.get("records") {
@@ -117,6 +203,7 @@ fn read_file(
             || v.get("properties").is_some()
             || v.get("userPrincipalName").is_some()
             || v.get("appliedConditionalAccessPolicies").is_some()
+            || log_analytics::looks_like(v)
     };
     if !records.is_empty() && !records.iter().any(|r| looks_like(&r.value)) {
         let keys: Vec<String> = records[0]
@@ -129,34 +216,49 @@ fn read_file(
             looked_like: format!("records with keys {}", keys.join(", ")),
         });
     }
-    for r in records {
-        report.records += 1;
-        let (body, category) = match r.value.get("properties") {
-            Some(p @ Value::Object(_)) => (p, r.value.get("category").and_then(Value::as_str)),
-            _ => (&r.value, None),
-        };
-        match graph::parse_signin(body, category) {
-            Ok(s) => {
-                if seen.insert(s.id.clone()) {
-                    out.push(s);
-                } else {
-                    report.duplicates += 1;
+    let line_of = json_line_of(text);
+    Ok(records
+        .into_iter()
+        .map(|r| {
+            let signin = if log_analytics::looks_like(&r.value) {
+                log_analytics::read_json(r.value)
+            } else {
+                match r.value.get("properties") {
+                    Some(p @ Value::Object(_)) => {
+                        graph::parse_signin(p, r.value.get("category").and_then(Value::as_str))
+                    }
+                    _ => graph::parse_signin(&r.value, None),
                 }
+            };
+            Parsed {
+                record: r.index,
+                line: line_of(r.index),
+                signin,
             }
-            Err(e) => {
-                let d = Diagnostic {
-                    file: path.to_path_buf(),
-                    record: r.index,
-                    field: e.field,
-                    value: e.value,
-                    why: e.why,
-                };
-                if options.strict {
-                    return Err(IngestError::Strict(d));
-                }
-                report.skipped.push(d);
-            }
+        })
+        .collect())
+}
+
+/// A JSON record's line: every record is on line 1 of a one-line file; NDJSON's record index is
+/// its line; a pretty-printed document does not say.
+fn json_line_of(text: &str) -> impl Fn(usize) -> Option<usize> {
+    let unmarked = text.trim_start_matches('\u{feff}');
+    let body = unmarked.trim();
+    // source.rs numbers NDJSON lines from the first non-blank one.
+    let leading = unmarked.len() - unmarked.trim_start().len();
+    let skipped = unmarked[..leading].matches('\n').count();
+    let one_line = !body.contains('\n');
+    let ndjson = !one_line
+        && body.lines().next().is_some_and(|first| {
+            serde_json::from_str::<Value>(first.trim()).is_ok_and(|v| v.is_object())
+        });
+    move |index| {
+        if one_line {
+            Some(1)
+        } else if ndjson {
+            Some(index + skipped)
+        } else {
+            None
         }
     }
-    Ok(())
 }

@@ -1,0 +1,458 @@
+//! Log Analytics / Sentinel exports of `SigninLogs` and `AADNonInteractiveUserSignInLogs` (also
+//! the service-principal and managed-identity tables) into the Graph shape, then `graph::parse_signin`.
+//!
+//! In: JSON rows (arrays or NDJSON, PascalCase columns that source.rs turned into camelCase, nested
+//! columns as objects or as JSON text) or the CSV export of a query (`TimeGenerated [UTC]` headers,
+//! US-locale times, nested columns as JSON text). Out: one `Parsed` per row. Column names and
+//! types: entra-semantics.md §6.4. Columns that differ from Graph are mapped by [`COLUMNS`];
+//! errors name the Log Analytics column, not the Graph field.
+
+use serde_json::{Map, Value};
+
+use super::graph::{self, FieldError};
+use super::table::{self, Table};
+use super::Parsed;
+use crate::signin::SignIn;
+
+/// How a column's value becomes Graph's.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Copied (strings, numbers and booleans as they are).
+    Plain,
+    /// A timestamp, rewritten as ISO-8601 UTC.
+    Time,
+    /// A dynamic column: an object/array, or JSON text of one.
+    Nested,
+    /// `ResultType`: the error code, `"0"` for success.
+    ErrorCode,
+}
+
+/// Log Analytics column → Graph path. Where two columns feed one path, the first one present
+/// wins (`CreatedDateTime` before `TimeGenerated`; the `LocationDetails` object before the bare
+/// `Location` country; the `ConditionalAccessPolicies` dynamic before its string twin).
+/// `ResourceId` is deliberately absent: in these tables it is the Azure resource path of the
+/// tenant (`/tenants/…/providers/Microsoft.aadiam`), while the resource app is `ResourceIdentity`.
+const COLUMNS: &[(&str, &str, Kind)] = &[
+    ("Id", "id", Kind::Plain),
+    ("CreatedDateTime", "createdDateTime", Kind::Time),
+    ("TimeGenerated", "createdDateTime", Kind::Time),
+    ("CorrelationId", "correlationId", Kind::Plain),
+    ("OriginalRequestId", "originalRequestId", Kind::Plain),
+    ("UserId", "userId", Kind::Plain),
+    ("UserPrincipalName", "userPrincipalName", Kind::Plain),
+    ("UserDisplayName", "userDisplayName", Kind::Plain),
+    ("UserType", "userType", Kind::Plain),
+    ("HomeTenantId", "homeTenantId", Kind::Plain),
+    ("ResourceTenantId", "resourceTenantId", Kind::Plain),
+    (
+        "CrossTenantAccessType",
+        "crossTenantAccessType",
+        Kind::Plain,
+    ),
+    ("AppId", "appId", Kind::Plain),
+    ("AppDisplayName", "appDisplayName", Kind::Plain),
+    ("ResourceIdentity", "resourceId", Kind::Plain),
+    ("ResourceDisplayName", "resourceDisplayName", Kind::Plain),
+    (
+        "ResourceServicePrincipalId",
+        "resourceServicePrincipalId",
+        Kind::Plain,
+    ),
+    (
+        "ConditionalAccessAudiences",
+        "conditionalAccessAudiences",
+        Kind::Nested,
+    ),
+    ("IPAddress", "ipAddress", Kind::Plain),
+    (
+        "IPAddressFromResourceProvider",
+        "ipAddressFromResourceProvider",
+        Kind::Plain,
+    ),
+    (
+        "AutonomousSystemNumber",
+        "autonomousSystemNumber",
+        Kind::Plain,
+    ),
+    ("LocationDetails", "location", Kind::Nested),
+    ("Location", "location.countryOrRegion", Kind::Plain),
+    (
+        "NetworkLocationDetails",
+        "networkLocationDetails",
+        Kind::Nested,
+    ),
+    ("ClientAppUsed", "clientAppUsed", Kind::Plain),
+    ("UserAgent", "userAgent", Kind::Plain),
+    ("DeviceDetail", "deviceDetail", Kind::Nested),
+    ("IsInteractive", "isInteractive", Kind::Plain),
+    (
+        "RiskLevelDuringSignIn",
+        "riskLevelDuringSignIn",
+        Kind::Plain,
+    ),
+    ("RiskLevelAggregated", "riskLevelAggregated", Kind::Plain),
+    ("RiskState", "riskState", Kind::Plain),
+    ("RiskDetail", "riskDetail", Kind::Plain),
+    ("RiskEventTypes_V2", "riskEventTypes_v2", Kind::Nested),
+    ("Status", "status", Kind::Nested),
+    ("ResultType", "status.errorCode", Kind::ErrorCode),
+    ("ResultDescription", "status.failureReason", Kind::Plain),
+    (
+        "ConditionalAccessStatus",
+        "conditionalAccessStatus",
+        Kind::Plain,
+    ),
+    (
+        "ConditionalAccessPolicies",
+        "appliedConditionalAccessPolicies",
+        Kind::Nested,
+    ),
+    (
+        "AppliedConditionalAccessPolicies",
+        "appliedConditionalAccessPolicies",
+        Kind::Nested,
+    ),
+    (
+        "AuthenticationRequirement",
+        "authenticationRequirement",
+        Kind::Plain,
+    ),
+    (
+        "AuthenticationRequirementPolicies",
+        "authenticationRequirementPolicies",
+        Kind::Nested,
+    ),
+    (
+        "AuthenticationDetails",
+        "authenticationDetails",
+        Kind::Nested,
+    ),
+    (
+        "AuthenticationMethodsUsed",
+        "authenticationMethodsUsed",
+        Kind::Plain,
+    ),
+    (
+        "AuthenticationProtocol",
+        "authenticationProtocol",
+        Kind::Plain,
+    ),
+    (
+        "OriginalTransferMethod",
+        "originalTransferMethod",
+        Kind::Plain,
+    ),
+    (
+        "AuthenticationContextClassReferences",
+        "authenticationContextClassReferences",
+        Kind::Nested,
+    ),
+    (
+        "SessionLifetimePolicies",
+        "sessionLifetimePolicies",
+        Kind::Nested,
+    ),
+    ("ServicePrincipalId", "servicePrincipalId", Kind::Plain),
+    ("ServicePrincipalName", "servicePrincipalName", Kind::Plain),
+    ("TokenIssuerType", "tokenIssuerType", Kind::Plain),
+    ("IncomingTokenType", "incomingTokenType", Kind::Plain),
+    ("SessionId", "sessionId", Kind::Plain),
+    (
+        "IsThroughGlobalSecureAccess",
+        "isThroughGlobalSecureAccess",
+        Kind::Plain,
+    ),
+];
+
+/// Column name for matching: lower-case, no spaces, no unit suffix (`TimeGenerated [UTC]` →
+/// `timegenerated`). JSON keys arrive camelCased by source.rs (`iPAddress`): the same key.
+fn column_key(name: &str) -> String {
+    let base = name.split(" [").next().unwrap_or(name);
+    base.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// A JSON record is a Log Analytics row when it has the table's own columns: `TimeGenerated`, or
+/// `ResultType` without the `properties` of a diagnostic-settings envelope.
+pub fn looks_like(v: &Value) -> bool {
+    let Some(map) = v.as_object() else {
+        return false;
+    };
+    let has = |k: &str| map.keys().any(|key| column_key(key) == k);
+    !map.contains_key("properties") && (has("timegenerated") || has("resulttype"))
+}
+
+/// A CSV is a Log Analytics export when its header has `TimeGenerated` (any unit suffix), or
+/// `ResultType` beside `UserPrincipalName` / `ServicePrincipalId`.
+pub fn matches_csv(headers: &[String]) -> bool {
+    let keys: Vec<String> = headers.iter().map(|h| column_key(h)).collect();
+    let has = |k: &str| keys.iter().any(|x| x == k);
+    has("timegenerated")
+        || has("resulttype") && (has("userprincipalname") || has("serviceprincipalid"))
+}
+
+/// Reads one JSON row (keys as source.rs normalized them).
+pub fn read_json(value: Value) -> Result<SignIn, FieldError> {
+    match value {
+        Value::Object(map) => row_to_signin(map.into_iter().collect()),
+        other => Err(FieldError {
+            field: "(record)".into(),
+            value: short(&other),
+            why: "expected a JSON object".into(),
+        }),
+    }
+}
+
+/// Reads the rows of a CSV export.
+pub fn read_csv(table: Table) -> Vec<Parsed> {
+    let headers = table.headers;
+    table
+        .rows
+        .into_iter()
+        .map(|row| Parsed {
+            record: row.record,
+            line: Some(row.line),
+            signin: row.fields.and_then(|fields| {
+                let cells = headers
+                    .iter()
+                    .cloned()
+                    .zip(fields.into_iter().map(Value::String))
+                    .collect();
+                row_to_signin(cells)
+            }),
+        })
+        .collect()
+}
+
+fn row_to_signin(cells: Vec<(String, Value)>) -> Result<SignIn, FieldError> {
+    let (graph, category) = to_graph(cells)?;
+    graph::parse_signin(&graph, category.as_deref()).map_err(rename_field)
+}
+
+/// Builds the Graph-shaped object of one row, and the diagnostic-settings category its
+/// `Category` / `Type` column names (interactive or not, where `IsInteractive` is absent).
+fn to_graph(cells: Vec<(String, Value)>) -> Result<(Value, Option<String>), FieldError> {
+    let mut by_key: Map<String, Value> = Map::new();
+    for (name, value) in cells {
+        if !is_blank(&value) {
+            by_key.entry(column_key(&name)).or_insert(value);
+        }
+    }
+    let mut out = Map::new();
+    for &(column, path, kind) in COLUMNS {
+        let Some(raw) = by_key.get(&column_key(column)) else {
+            continue;
+        };
+        // `ResultType` comes after `Status` and overrides its code: it is the column KQL filters on.
+        if is_set(&out, path) && !matches!(kind, Kind::ErrorCode) {
+            continue;
+        }
+        let value = convert(column, raw, kind)?;
+        if !is_blank(&value) {
+            table::set_path(&mut out, path, value);
+        }
+    }
+    let category = ["category", "type"]
+        .iter()
+        .filter_map(|k| by_key.get(*k).and_then(Value::as_str))
+        .find_map(category_of)
+        .map(str::to_owned);
+    Ok((Value::Object(out), category))
+}
+
+fn is_blank(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+/// True when `a.b` already holds a value.
+fn is_set(out: &Map<String, Value>, path: &str) -> bool {
+    let mut cur = out;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        match cur.get(part) {
+            None => return false,
+            Some(Value::Object(inner)) if parts.peek().is_some() => cur = inner,
+            Some(_) => return parts.peek().is_none(),
+        }
+    }
+    false
+}
+
+fn convert(column: &str, raw: &Value, kind: Kind) -> Result<Value, FieldError> {
+    let bad = |why: &str| FieldError {
+        field: column.to_owned(),
+        value: short(raw),
+        why: why.to_owned(),
+    };
+    match kind {
+        Kind::Plain => Ok(raw.clone()),
+        Kind::Time => match raw {
+            Value::String(s) => table::time_value(column, s),
+            _ => Err(bad("expected a timestamp string")),
+        },
+        Kind::Nested => match raw {
+            Value::String(s) if s.trim_start().starts_with(['{', '[']) => {
+                serde_json::from_str(s).map_err(|e| bad(&format!("not valid JSON text: {e}")))
+            }
+            other => Ok(other.clone()),
+        },
+        Kind::ErrorCode => {
+            let code = match raw {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.trim().parse::<i64>().ok(),
+                _ => None,
+            };
+            code.map(Value::from)
+                .ok_or_else(|| bad("not an integer error code (`0` is success)"))
+        }
+    }
+}
+
+fn short(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 80 {
+        format!("{}…", text.chars().take(80).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// The diagnostic-settings category graph.rs understands, from `Category` or the table name.
+fn category_of(name: &str) -> Option<&'static str> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "signinlogs" => Some("SignInLogs"),
+        "noninteractiveusersigninlogs" | "aadnoninteractiveusersigninlogs" => {
+            Some("NonInteractiveUserSignInLogs")
+        }
+        "serviceprincipalsigninlogs" | "aadserviceprincipalsigninlogs" => {
+            Some("ServicePrincipalSignInLogs")
+        }
+        "managedidentitysigninlogs" | "aadmanagedidentitysigninlogs" => {
+            Some("ManagedIdentitySignInLogs")
+        }
+        _ => None,
+    }
+}
+
+/// graph.rs names Graph fields; a Log Analytics user knows the columns.
+fn rename_field(mut e: FieldError) -> FieldError {
+    let top = e.field.split('.').next().unwrap_or("");
+    let column = COLUMNS
+        .iter()
+        .find(|(_, path, _)| *path == e.field)
+        .or_else(|| COLUMNS.iter().find(|(_, path, _)| *path == top))
+        .or_else(|| {
+            // Fields inside a nested column (`isCompliant` of `DeviceDetail`).
+            NESTED_FIELDS
+                .iter()
+                .find(|(f, _)| *f == e.field)
+                .and_then(|(_, path)| COLUMNS.iter().find(|(_, p, _)| p == path))
+        });
+    if let Some((column, _, _)) = column {
+        e.field = format!("{column} ({})", e.field);
+    }
+    e
+}
+
+/// Fields graph.rs reports by their own name, and the nested column they live in.
+const NESTED_FIELDS: &[(&str, &str)] = &[
+    ("countryOrRegion", "location"),
+    ("deviceId", "deviceDetail"),
+    ("displayName", "deviceDetail"),
+    ("operatingSystem", "deviceDetail"),
+    ("browser", "deviceDetail"),
+    ("isCompliant", "deviceDetail"),
+    ("isManaged", "deviceDetail"),
+    ("trustType", "deviceDetail"),
+    ("failureReason", "status"),
+    ("additionalDetails", "status"),
+    ("applicationId", "conditionalAccessAudiences"),
+    ("authenticationStepResultDetail", "authenticationDetails"),
+    ("authenticationMethod", "authenticationDetails"),
+    ("succeeded", "authenticationDetails"),
+    ("conditionsSatisfied", "appliedConditionalAccessPolicies"),
+    ("conditionsNotSatisfied", "appliedConditionalAccessPolicies"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn row(v: Value) -> Vec<(String, Value)> {
+        v.as_object().unwrap().clone().into_iter().collect()
+    }
+
+    fn base() -> Value {
+        json!({"TimeGenerated": "2026-11-16T08:01:12Z", "Id": "a", "UserId": "u",
+               "ResultType": "0", "Type": "SigninLogs"})
+    }
+
+    #[test]
+    fn maps_the_columns_that_differ_from_graph() {
+        let mut v = base();
+        v["ResourceIdentity"] = json!("00000003-0000-0000-c000-000000000000");
+        v["ResourceId"] = json!("/tenants/t/providers/Microsoft.aadiam");
+        v["IPAddress"] = json!("2001:db8::1");
+        v["Location"] = json!("NL");
+        v["ResultType"] = json!("50126");
+        v["ResultDescription"] = json!("Invalid username or password");
+        v["ConditionalAccessPolicies"] = json!("[{\"id\":\"P\",\"result\":\"success\"}]");
+        let (g, cat) = to_graph(row(v)).unwrap();
+        assert_eq!(g["resourceId"], "00000003-0000-0000-c000-000000000000");
+        assert_eq!(g["location"]["countryOrRegion"], "NL");
+        assert_eq!(
+            g["status"],
+            json!({"errorCode": 50126, "failureReason": "Invalid username or password"})
+        );
+        assert_eq!(g["appliedConditionalAccessPolicies"][0]["id"], "P");
+        assert_eq!(cat.as_deref(), Some("SignInLogs"));
+    }
+
+    #[test]
+    fn result_type_wins_over_status_and_must_be_an_integer() {
+        let mut v = base();
+        v["Status"] = json!({"errorCode": 0, "additionalDetails": "MFA completed in Azure AD"});
+        v["ResultType"] = json!(50074);
+        let (g, _) = to_graph(row(v.clone())).unwrap();
+        assert_eq!(g["status"]["errorCode"], 50074);
+        assert_eq!(
+            g["status"]["additionalDetails"],
+            "MFA completed in Azure AD"
+        );
+        v["ResultType"] = json!("abc");
+        let e = to_graph(row(v)).unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.value.as_str()),
+            ("ResultType", "\"abc\"")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_column() {
+        let mut v = base();
+        v["DeviceDetail"] = json!("{\"isCompliant\": \"maybe\"}");
+        let e = row_to_signin(row(v)).unwrap_err();
+        assert_eq!(e.field, "DeviceDetail (isCompliant)");
+        let mut v = base();
+        v["LocationDetails"] = json!("{not json");
+        assert_eq!(row_to_signin(row(v)).unwrap_err().field, "LocationDetails");
+    }
+
+    #[test]
+    fn detection() {
+        assert!(looks_like(&json!({"timeGenerated": "x"})));
+        assert!(!looks_like(&json!({"resultType": "0", "properties": {}})));
+        assert!(matches_csv(&["TimeGenerated [UTC]".to_owned()]));
+        assert!(!matches_csv(&[
+            "Date (UTC)".to_owned(),
+            "Request ID".to_owned()
+        ]));
+    }
+}

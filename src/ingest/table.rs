@@ -38,12 +38,13 @@ pub fn parse(text: &str) -> Table {
         .from_reader(text.as_bytes());
     let mut headers = Vec::new();
     let mut rows = Vec::new();
+    let mut lines = LineCounter::default();
     for (i, result) in reader.records().enumerate() {
         let position = match &result {
             Ok(r) => r.position(),
             Err(e) => e.position(),
         };
-        let line = position.map_or(0, |p| p.line() as usize);
+        let line = position.map_or(0, |p| lines.line_at(text, p.byte() as usize));
         if i == 0 {
             if let Ok(r) = result {
                 headers = r.iter().map(str::to_owned).collect();
@@ -73,6 +74,34 @@ pub fn parse(text: &str) -> Table {
         });
     }
     Table { headers, rows }
+}
+
+/// Line numbers from byte offsets. The csv crate's own `Position::line` is one short after a
+/// CRLF line end (the `\n` is taken as the start of the next record), and the portal writes CRLF.
+#[derive(Default)]
+struct LineCounter {
+    byte: usize,
+    line: usize,
+}
+
+impl LineCounter {
+    /// The 1-based line of the record starting at `byte` (line ends before it are skipped).
+    /// Offsets only grow, so counting goes on from the previous record.
+    fn line_at(&mut self, text: &str, byte: usize) -> usize {
+        let bytes = text.as_bytes();
+        let mut start = byte.min(bytes.len());
+        while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start >= self.byte {
+            self.line += bytes[self.byte..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.byte = start;
+        }
+        self.line + 1
+    }
 }
 
 fn delimiter(text: &str) -> u8 {
@@ -157,6 +186,13 @@ mod tests {
         assert_eq!((t.rows[1].record, t.rows[1].line), (2, 4));
         assert_eq!(t.rows[1].fields.as_ref().unwrap_err().value, "1 fields");
         assert_eq!(t.rows[2].line, 5);
+    }
+
+    #[test]
+    fn crlf_lines_are_counted_right() {
+        let t = parse("a,b\r\n1,2\r\n\r\n3,\"x\r\ny\"\r\n5\r\n");
+        let lines: Vec<usize> = t.rows.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [2, 4, 6]);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Integration tests in one binary (build.md: one test binary links once): property tests of
 //! the engine's invariants, the device filter round-trip, and the real policy sets of
-//! `../shared/fixtures/policies/`.
+//! `../shared/fixtures/policies/`, and sign-in ingest across every format.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod device_filter;
 mod fixtures;
+mod ingest;
 mod properties;

@@ -13,6 +13,7 @@ use super::graph::{self, FieldError};
 use super::table::{self, Table};
 use super::Parsed;
 use crate::signin::SignIn;
+use crate::source::Record;
 
 /// How a column's value becomes Graph's.
 #[derive(Clone, Copy)]
@@ -174,35 +175,90 @@ fn column_key(name: &str) -> String {
         .collect()
 }
 
-/// A JSON record is a Log Analytics row when it has the table's own columns: `TimeGenerated`, or
-/// `ResultType` without the `properties` of a diagnostic-settings envelope.
+/// A JSON record is a sign-in row of Log Analytics when it has the table's own columns
+/// (`TimeGenerated`, or `ResultType` without the `properties` of a diagnostic-settings envelope)
+/// and a sign-in's: a sign-in table's `Type`/`Category`, `UserPrincipalName`, `AppId` or
+/// `ServicePrincipalId`. (`AuditLogs` rows have the first, not the second.)
 pub fn looks_like(v: &Value) -> bool {
     let Some(map) = v.as_object() else {
         return false;
     };
-    let has = |k: &str| map.keys().any(|key| column_key(key) == k);
-    !map.contains_key("properties") && (has("timegenerated") || has("resulttype"))
+    let keys: Vec<String> = map.keys().map(|k| column_key(k)).collect();
+    let sign_in_table = ["type", "category"].iter().any(|k| {
+        map.iter()
+            .find(|(key, _)| column_key(key) == *k)
+            .and_then(|(_, v)| v.as_str())
+            .is_some_and(|t| category_of(t).is_some())
+    });
+    !map.contains_key("properties") && is_sign_in_row(&keys, sign_in_table)
 }
 
-/// A CSV is a Log Analytics export when its header has `TimeGenerated` (any unit suffix), or
-/// `ResultType` beside `UserPrincipalName` / `ServicePrincipalId`.
+/// A CSV is a Log Analytics sign-in export when its header passes the same test.
 pub fn matches_csv(headers: &[String]) -> bool {
     let keys: Vec<String> = headers.iter().map(|h| column_key(h)).collect();
+    is_sign_in_row(&keys, false)
+}
+
+fn is_sign_in_row(keys: &[String], sign_in_table: bool) -> bool {
     let has = |k: &str| keys.iter().any(|x| x == k);
-    has("timegenerated")
-        || has("resulttype") && (has("userprincipalname") || has("serviceprincipalid"))
+    (has("timegenerated") || has("resulttype"))
+        && (sign_in_table || has("userprincipalname") || has("appid") || has("serviceprincipalid"))
 }
 
 /// Reads one JSON row (keys as source.rs normalized them).
 pub fn read_json(value: Value) -> Result<SignIn, FieldError> {
     match value {
         Value::Object(map) => row_to_signin(map.into_iter().collect()),
+        Value::String(why) => Err(FieldError {
+            field: "(row)".into(),
+            value: String::new(),
+            why,
+        }),
         other => Err(FieldError {
             field: "(record)".into(),
             value: short(&other),
             why: "expected a JSON object".into(),
         }),
     }
+}
+
+/// The rows of a Log Analytics query API result (`{"tables": [{"columns": [{"name", "type"}],
+/// "rows": [[…]]}]}`, what `Invoke-AzOperationalInsightsQuery` and the REST API return) as one
+/// JSON object per row. `None` when the value is not that shape. A row whose cell count is not
+/// the column count is kept as a string saying so, for the reader to report.
+pub fn query_result_rows(v: &Value) -> Option<Vec<Record>> {
+    let tables = v.get("tables")?.as_array()?;
+    let mut out = Vec::new();
+    for t in tables {
+        let names: Vec<&str> = t
+            .get("columns")?
+            .as_array()?
+            .iter()
+            .map(|c| c.get("name").and_then(Value::as_str))
+            .collect::<Option<_>>()?;
+        for row in t.get("rows")?.as_array()? {
+            let cells = row.as_array()?;
+            let value = if cells.len() == names.len() {
+                let map: Map<String, Value> = names
+                    .iter()
+                    .map(|n| (*n).to_owned())
+                    .zip(cells.iter().cloned())
+                    .collect();
+                Value::Object(map)
+            } else {
+                Value::String(format!(
+                    "a row of {} cells under {} columns",
+                    cells.len(),
+                    names.len()
+                ))
+            };
+            out.push(Record {
+                index: out.len() + 1,
+                value,
+            });
+        }
+    }
+    Some(out)
 }
 
 /// Reads the rows of a CSV export.
@@ -246,7 +302,7 @@ fn to_graph(cells: Vec<(String, Value)>) -> Result<(Value, Option<String>), Fiel
             continue;
         };
         // `ResultType` comes after `Status` and overrides its code: it is the column KQL filters on.
-        if is_set(&out, path) && !matches!(kind, Kind::ErrorCode) {
+        if table::is_set(&out, path) && !matches!(kind, Kind::ErrorCode) {
             continue;
         }
         let value = convert(column, raw, kind)?;
@@ -268,20 +324,6 @@ fn is_blank(v: &Value) -> bool {
         Value::String(s) => s.trim().is_empty(),
         _ => false,
     }
-}
-
-/// True when `a.b` already holds a value.
-fn is_set(out: &Map<String, Value>, path: &str) -> bool {
-    let mut cur = out;
-    let mut parts = path.split('.').peekable();
-    while let Some(part) = parts.next() {
-        match cur.get(part) {
-            None => return false,
-            Some(Value::Object(inner)) if parts.peek().is_some() => cur = inner,
-            Some(_) => return parts.peek().is_none(),
-        }
-    }
-    false
 }
 
 fn convert(column: &str, raw: &Value, kind: Kind) -> Result<Value, FieldError> {
@@ -446,10 +488,39 @@ mod tests {
     }
 
     #[test]
+    fn query_api_results() {
+        let v = json!({"tables": [{"name": "PrimaryResult",
+            "columns": [{"name": "TimeGenerated", "type": "datetime"}, {"name": "Id", "type": "string"}],
+            "rows": [["2026-11-16T08:01:12Z", "a"], ["2026-11-16T08:01:13Z"]]}]});
+        let rows = query_result_rows(&v).unwrap();
+        assert_eq!(
+            rows[0].value,
+            json!({"TimeGenerated": "2026-11-16T08:01:12Z", "Id": "a"})
+        );
+        assert_eq!(rows[1].value, json!("a row of 1 cells under 2 columns"));
+        assert!(query_result_rows(&json!({"value": []})).is_none());
+    }
+
+    #[test]
     fn detection() {
-        assert!(looks_like(&json!({"timeGenerated": "x"})));
-        assert!(!looks_like(&json!({"resultType": "0", "properties": {}})));
-        assert!(matches_csv(&["TimeGenerated [UTC]".to_owned()]));
+        assert!(looks_like(
+            &json!({"timeGenerated": "x", "type": "SigninLogs"})
+        ));
+        assert!(looks_like(
+            &json!({"timeGenerated": "x", "userPrincipalName": "u"})
+        ));
+        assert!(!looks_like(
+            &json!({"timeGenerated": "x", "category": "UserManagement"})
+        ));
+        assert!(!looks_like(
+            &json!({"resultType": "0", "appId": "a", "properties": {}})
+        ));
+        let h = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        assert!(matches_csv(&h(&["TimeGenerated [UTC]", "AppId"])));
+        assert!(!matches_csv(&h(&[
+            "TimeGenerated [UTC]",
+            "ActivityDisplayName"
+        ])));
         assert!(!matches_csv(&[
             "Date (UTC)".to_owned(),
             "Request ID".to_owned()

@@ -11,7 +11,7 @@ pub mod log_analytics;
 pub mod portal_csv;
 pub mod table;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -48,6 +48,9 @@ pub struct IngestReport {
     pub records: usize,
     pub skipped: Vec<Diagnostic>,
     pub duplicates: usize,
+    /// What the inputs could not carry (a portal CSV's missing columns), one line each, for
+    /// every report to print.
+    pub notes: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -115,7 +118,11 @@ fn read_file(
     report: &mut IngestReport,
 ) -> Result<(), IngestError> {
     let text = source::read_text(path)?;
-    for p in parse_text(path, &text)? {
+    let (format, parsed) = parse_text(path, &text)?;
+    if format == Format::PortalCsv {
+        report.notes.extend(portal_csv::notes(path));
+    }
+    for p in parsed {
         report.records += 1;
         match p.signin {
             Ok(s) => {
@@ -144,10 +151,21 @@ fn read_file(
     Ok(())
 }
 
+/// The sign-in formats, as told apart by content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Graph `signIn` records, pages, NDJSON or diagnostic-settings envelopes.
+    GraphJson,
+    /// Log Analytics rows as JSON (a file may mix them with Graph records).
+    LogAnalyticsJson,
+    LogAnalyticsCsv,
+    PortalCsv,
+}
+
 /// The dispatch on the detected format, by content whatever the extension: JSON (Graph records,
 /// diagnostic-settings envelopes, Log Analytics rows) or CSV (the portal's header, or a Log
 /// Analytics query's). Anything else is `NotSignIns`, saying what the file looked like.
-pub fn parse_text(path: &Path, text: &str) -> Result<Vec<Parsed>, IngestError> {
+pub fn parse_text(path: &Path, text: &str) -> Result<(Format, Vec<Parsed>), IngestError> {
     let start = text.trim_start_matches('\u{feff}').trim_start();
     if start.is_empty() {
         return Err(SourceError::Empty {
@@ -160,10 +178,10 @@ pub fn parse_text(path: &Path, text: &str) -> Result<Vec<Parsed>, IngestError> {
     }
     let table = table::parse(text);
     if portal_csv::matches(&table.headers) {
-        return Ok(portal_csv::read(path, table));
+        return Ok((Format::PortalCsv, portal_csv::read(path, table)));
     }
     if log_analytics::matches_csv(&table.headers) {
-        return Ok(log_analytics::read_csv(table));
+        return Ok((Format::LogAnalyticsCsv, log_analytics::read_csv(table)));
     }
     let name = path.to_string_lossy().to_ascii_lowercase();
     if [".json", ".ndjson", ".jsonl"]
@@ -183,7 +201,7 @@ pub fn parse_text(path: &Path, text: &str) -> Result<Vec<Parsed>, IngestError> {
     })
 }
 
-fn json_records(path: &Path, text: &str) -> Result<Vec<Parsed>, IngestError> {
+fn json_records(path: &Path, text: &str) -> Result<(Format, Vec<Parsed>), IngestError> {
     let mut records = source::parse_json_records(path, text)?;
     // Diagnostic-settings blobs: {"records": [...]}.
     if records.len() == 1 {
@@ -196,6 +214,14 @@ fn json_records(path: &Path, text: &str) -> Result<Vec<Parsed>, IngestError> {
                     value: v.clone(),
                 })
                 .collect();
+        }
+    }
+    // Log Analytics query API results: {"tables": [{"columns": [...], "rows": [[...]]}]}.
+    let mut query_api = false;
+    if records.len() == 1 {
+        if let Some(rows) = log_analytics::query_result_rows(&records[0].value) {
+            records = rows;
+            query_api = true;
         }
     }
     let looks_like = |v: &Value| {
@@ -217,10 +243,15 @@ fn json_records(path: &Path, text: &str) -> Result<Vec<Parsed>, IngestError> {
         });
     }
     let line_of = json_line_of(text);
-    Ok(records
+    let format = if query_api || records.iter().any(|r| log_analytics::looks_like(&r.value)) {
+        Format::LogAnalyticsJson
+    } else {
+        Format::GraphJson
+    };
+    let parsed = records
         .into_iter()
         .map(|r| {
-            let signin = if log_analytics::looks_like(&r.value) {
+            let signin = if query_api || log_analytics::looks_like(&r.value) {
                 log_analytics::read_json(r.value)
             } else {
                 match r.value.get("properties") {
@@ -236,7 +267,8 @@ fn json_records(path: &Path, text: &str) -> Result<Vec<Parsed>, IngestError> {
                 signin,
             }
         })
-        .collect())
+        .collect();
+    Ok((format, parsed))
 }
 
 /// A JSON record's line: every record is on line 1 of a one-line file; NDJSON's record index is

@@ -39,6 +39,32 @@ pub const CSV_CANNOT_CARRY: &[&str] = &[
      is read as interactive",
 ];
 
+/// The notes a report prints for one portal CSV: what the format lacks, and the file itself
+/// when its name does not say interactive or not.
+pub fn notes(path: &Path) -> Vec<String> {
+    let mut out: Vec<String> = CSV_CANNOT_CARRY
+        .iter()
+        .map(|l| format!("portal CSV input lacks {l}"))
+        .collect();
+    let name = file_name(path);
+    if !name.contains("interactive")
+        && !name.contains("serviceprincipal")
+        && !name.contains("managedidentity")
+    {
+        out.push(format!(
+            "`{}`: the file name does not say interactive or non-interactive; its sign-ins were read as interactive\nhint: keep the portal's names (`InteractiveSignIns_…`, `NonInteractiveSignIns_…`)",
+            path.display()
+        ));
+    }
+    out
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
 /// Where a portal column goes.
 #[derive(Clone, Copy)]
 enum Target {
@@ -218,10 +244,7 @@ pub fn read(path: &Path, table: Table) -> Vec<Parsed> {
 /// What the file says about interactivity, as Graph keys to add to every row.
 fn kind_of(path: &Path, headers: &[String]) -> Vec<(&'static str, Value)> {
     let keys: Vec<String> = headers.iter().map(|h| normalize_header(h)).collect();
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+    let name = file_name(path);
     if keys.iter().any(|k| k == "service principal id") && !keys.iter().any(|k| k == "user id") {
         vec![("signInEventTypes", Value::from(vec!["servicePrincipal"]))]
     } else if name.contains("managedidentity") {
@@ -253,12 +276,15 @@ fn to_graph(
         }
         for (path, value) in convert(header, *target, raw)? {
             // Doubled columns (`Incoming token type`): the first non-empty one wins.
-            if !is_set(&out, path) {
+            if !table::is_set(&out, path) {
                 table::set_path(&mut out, path, value);
             }
         }
     }
-    if !status_word.is_empty() && status_word != "success" && !is_set(&out, "status.errorCode") {
+    if !status_word.is_empty()
+        && status_word != "success"
+        && !table::is_set(&out, "status.errorCode")
+    {
         return Err(FieldError {
             field: "Sign-in error code".into(),
             value: "\"\"".into(),
@@ -271,19 +297,6 @@ fn to_graph(
         out.insert((*k).to_owned(), v.clone());
     }
     Ok(Value::Object(out))
-}
-
-fn is_set(out: &Map<String, Value>, path: &str) -> bool {
-    let mut cur = out;
-    let mut parts = path.split('.').peekable();
-    while let Some(part) = parts.next() {
-        match cur.get(part) {
-            None => return false,
-            Some(Value::Object(inner)) if parts.peek().is_some() => cur = inner,
-            Some(_) => return parts.peek().is_none(),
-        }
-    }
-    false
 }
 
 fn convert(

@@ -173,6 +173,20 @@ pub fn set_path(root: &mut serde_json::Map<String, Value>, dotted: &str, value: 
     }
 }
 
+/// True when `a.b.c` already holds a value.
+pub fn is_set(root: &serde_json::Map<String, Value>, dotted: &str) -> bool {
+    let mut cur = root;
+    let mut parts = dotted.split('.').peekable();
+    while let Some(part) = parts.next() {
+        match cur.get(part) {
+            None => return false,
+            Some(Value::Object(inner)) if parts.peek().is_some() => cur = inner,
+            Some(_) => return parts.peek().is_none(),
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +227,14 @@ mod tests {
             "2026-11-16T13:45:17.287Z"
         );
         assert!(parse_time("16/11/2026 08:01:12").is_none());
+    }
+
+    #[test]
+    fn set_and_is_set() {
+        let mut m = serde_json::Map::new();
+        set_path(&mut m, "a.b", Value::from(1));
+        assert!(is_set(&m, "a.b") && is_set(&m, "a"));
+        assert!(!is_set(&m, "a.c") && !is_set(&m, "a.b.c") && !is_set(&m, "b"));
     }
 
     #[test]

@@ -163,6 +163,7 @@ pub fn summary_json(
         .map(|f| f.to_string())
         .collect();
     warnings.extend(tenant.dir.problems.iter().map(|p| p.to_string()));
+    warnings.extend(ingest.notes.iter().cloned());
     if !ingest.skipped.is_empty() {
         warnings.push(format!(
             "{} sign-in record(s) could not be read and were skipped (see inputs.skipped)",

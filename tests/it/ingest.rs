@@ -150,6 +150,37 @@ fn portal_csv_equals_graph_for_what_it_carries() {
     assert!(CSV_CANNOT_CARRY
         .iter()
         .any(|l| l.contains("appliedConditionalAccessPolicies")));
+    // ... and every report says so: one note per missing field, none about the file names.
+    assert_eq!(report.notes.len(), CSV_CANNOT_CARRY.len());
+    assert!(report
+        .notes
+        .iter()
+        .all(|n| n.starts_with("portal CSV input lacks ")));
+}
+
+#[test]
+fn log_analytics_query_api_results_equal_graph() {
+    // The same rows as `SigninLogs.json`, in the query API's tables/columns/rows shape.
+    let rows: Vec<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("log-analytics/SigninLogs.json"))
+            .expect("fixture"),
+    )
+    .expect("fixture JSON");
+    let names: Vec<String> = rows[0].as_object().expect("row").keys().cloned().collect();
+    let table = serde_json::json!({"tables": [{
+        "name": "PrimaryResult",
+        "columns": names.iter().map(|n| serde_json::json!({"name": n, "type": "string"})).collect::<Vec<_>>(),
+        "rows": rows.iter().map(|r| names.iter().map(|n| r[n].clone()).collect::<Vec<_>>()).collect::<Vec<_>>(),
+    }]});
+    let dir = scratch("query-api");
+    let (got, report) = read(&write(&dir, "result.json", table.to_string()));
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    let want: Vec<SignIn> = graph_signins()
+        .into_iter()
+        .filter(|s| s.is_interactive)
+        .map(as_log_analytics)
+        .collect();
+    assert_same("Log Analytics query API", &got, &want);
 }
 
 #[test]
@@ -216,9 +247,9 @@ fn truncated_csv_counts_the_cut_row() {
 #[test]
 fn wrong_type_is_a_counted_diagnostic_with_line_and_field() {
     let dir = scratch("wrongtype");
-    let text = "TimeGenerated [UTC],Id,UserId,ResultType\n\
-                \"11/16/2026, 8:01:12.000 AM\",a,u1,0\n\
-                \"11/16/2026, 8:01:13.000 AM\",b,u1,abc\n";
+    let text = "TimeGenerated [UTC],Id,UserId,UserPrincipalName,ResultType\n\
+                \"11/16/2026, 8:01:12.000 AM\",a,u1,u1@x,0\n\
+                \"11/16/2026, 8:01:13.000 AM\",b,u1,u1@x,abc\n";
     let file = write(&dir, "query_data.csv", text);
     let (got, report) = read(&file);
     assert_eq!(got.len(), 1);
@@ -245,8 +276,8 @@ fn wrong_type_is_a_counted_diagnostic_with_line_and_field() {
         other => panic!("expected a strict error, got {other:?}"),
     }
     // The same in NDJSON rows: the record is the line.
-    let ndjson = "{\"TimeGenerated\":\"2026-11-16T08:01:12Z\",\"Id\":\"a\",\"UserId\":\"u\",\"ResultType\":\"0\"}\n\n\
-                  {\"TimeGenerated\":\"2026-11-16T08:01:13Z\",\"Id\":\"b\",\"UserId\":\"u\",\"ResultType\":\"abc\"}\n";
+    let ndjson = "{\"TimeGenerated\":\"2026-11-16T08:01:12Z\",\"Id\":\"a\",\"UserId\":\"u\",\"Type\":\"SigninLogs\",\"ResultType\":\"0\"}\n\n\
+                  {\"TimeGenerated\":\"2026-11-16T08:01:13Z\",\"Id\":\"b\",\"UserId\":\"u\",\"Type\":\"SigninLogs\",\"ResultType\":\"abc\"}\n";
     let file = write(&dir, "rows.ndjson", ndjson);
     let (_, report) = read(&file);
     let d = one_diagnostic(&report);
@@ -323,6 +354,19 @@ fn files_that_are_not_sign_in_exports() {
     );
     let e = read_err(&json);
     assert!(e.to_string().contains("displayName, members"), "{e}");
+    // Another Log Analytics table (AuditLogs) is not taken for sign-ins.
+    let audit = write(
+        &dir,
+        "audit.csv",
+        "TimeGenerated [UTC],OperationName,Category,Result\n\"11/16/2026, 8:01:12.000 AM\",Add user,UserManagement,success\n",
+    );
+    assert!(matches!(read_err(&audit), IngestError::NotSignIns { .. }));
+    let audit = write(
+        &dir,
+        "audit.json",
+        "[{\"TimeGenerated\": \"2026-11-16T08:01:12Z\", \"Category\": \"UserManagement\", \"Id\": \"x\"}]",
+    );
+    assert!(matches!(read_err(&audit), IngestError::NotSignIns { .. }));
     // Text under a .json name that is neither JSON nor a sign-in CSV: the JSON error.
     let e = read_err(&write(&dir, "notes.json", "hello\nworld\n"));
     assert!(e.to_string().contains("is not JSON"), "{e}");
@@ -376,8 +420,16 @@ fn older_portal_header_sets_and_service_principal_files() {
     assert_eq!(s.country, "GB");
     assert_eq!(s.sign_in_risk.map(|r| r.as_str()), Some("low"));
     assert_eq!(s.risk_level_aggregated.map(|r| r.as_str()), Some("medium"));
-    // No file name saying otherwise: read as interactive (CSV_CANNOT_CARRY says so).
+    // No file name saying otherwise: read as interactive, and the report says so for this file.
     assert!(s.is_interactive);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("SignIns_2021.csv") && n.contains("read as interactive")),
+        "{:?}",
+        report.notes
+    );
 
     let sp = "Date (UTC),Request ID,Correlation ID,Service principal ID,Service principal name,Application,Application ID ,Status,Sign-in error code,Conditional Access\n\
               2026-11-16T08:00:00,r1,c1,sp1,deploy-bot,deploy-bot,app1,Success,0,Not Applied\n";

@@ -7,6 +7,7 @@
 //! (`portal_csv`).
 
 pub mod graph;
+mod lines;
 pub mod log_analytics;
 pub mod portal_csv;
 pub mod table;
@@ -242,7 +243,7 @@ fn json_records(path: &Path, text: &str) -> Result<(Format, Vec<Parsed>), Ingest
             looked_like: format!("records with keys {}", keys.join(", ")),
         });
     }
-    let line_of = json_line_of(text);
+    let line_of = lines::json_line_of(text);
     let format = if query_api || records.iter().any(|r| log_analytics::looks_like(&r.value)) {
         Format::LogAnalyticsJson
     } else {
@@ -263,34 +264,11 @@ fn json_records(path: &Path, text: &str) -> Result<(Format, Vec<Parsed>), Ingest
             };
             Parsed {
                 record: r.index,
-                line: line_of(r.index),
+                // Query API rows sit inside nested arrays: their lines are not tracked.
+                line: if query_api { None } else { line_of(r.index) },
                 signin,
             }
         })
         .collect();
     Ok((format, parsed))
-}
-
-/// A JSON record's line: every record is on line 1 of a one-line file; NDJSON's record index is
-/// its line; a pretty-printed document does not say.
-fn json_line_of(text: &str) -> impl Fn(usize) -> Option<usize> {
-    let unmarked = text.trim_start_matches('\u{feff}');
-    let body = unmarked.trim();
-    // source.rs numbers NDJSON lines from the first non-blank one.
-    let leading = unmarked.len() - unmarked.trim_start().len();
-    let skipped = unmarked[..leading].matches('\n').count();
-    let one_line = !body.contains('\n');
-    let ndjson = !one_line
-        && body.lines().next().is_some_and(|first| {
-            serde_json::from_str::<Value>(first.trim()).is_ok_and(|v| v.is_object())
-        });
-    move |index| {
-        if one_line {
-            Some(1)
-        } else if ndjson {
-            Some(index + skipped)
-        } else {
-            None
-        }
-    }
 }

@@ -35,8 +35,8 @@ pub const CSV_CANNOT_CARRY: &[&str] = &[
     "the device's display name (deviceDetail.displayName), used by device filters",
     "sign-in risk (riskLevelDuringSignIn, riskLevelAggregated): only older files with \
      `Risk level (sign-in)` / `Risk level (aggregate)` columns carry it",
-    "interactive or not: taken from the file name (`NonInteractiveSignIns_…`); a renamed file \
-     is read as interactive",
+    "a column saying interactive or not: it is read from the file name \
+     (`NonInteractiveSignIns_…`); a renamed file is read as interactive",
 ];
 
 /// The notes a report prints for one portal CSV: what the format lacks, and the file itself

@@ -226,6 +226,7 @@ mod tests {
                 .to_rfc3339_opts(SecondsFormat::AutoSi, true),
             "2026-11-16T13:45:17.287Z"
         );
+        assert_eq!(parse_time("11/16/2026, 8:01:12 AM"), Some(iso));
         assert!(parse_time("16/11/2026 08:01:12").is_none());
     }
 

@@ -509,4 +509,5 @@ fn shared_entra_docs_samples_load_or_fail_clearly() {
         (d.field.as_str(), d.value.as_str(), d.why.as_str()),
         ("ipAddress", "\"<IP ADDRESS>\"", "not an IP address")
     );
+    assert_eq!((d.record, d.line), (1, Some(1)));
 }

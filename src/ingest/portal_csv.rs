@@ -224,6 +224,10 @@ pub fn read(path: &Path, table: Table) -> Vec<Parsed> {
         })
         .collect();
     let kind = kind_of(path, &table.headers);
+    let status = table
+        .headers
+        .iter()
+        .position(|h| normalize_header(h) == "status");
     let headers = &table.headers;
     table
         .rows
@@ -233,7 +237,7 @@ pub fn read(path: &Path, table: Table) -> Vec<Parsed> {
             line: Some(row.line),
             signin: row
                 .fields
-                .and_then(|fields| to_graph(headers, &columns, &fields, &kind))
+                .and_then(|fields| to_graph(headers, &columns, &fields, status, &kind))
                 .and_then(|v| {
                     graph::parse_signin(&v, None).map_err(|e| rename(e, headers, &columns))
                 }),
@@ -262,14 +266,11 @@ fn to_graph(
     headers: &[String],
     columns: &[Option<Target>],
     fields: &[String],
+    status: Option<usize>,
     kind: &[(&'static str, Value)],
 ) -> Result<Value, FieldError> {
     let mut out = Map::new();
-    let mut status_word = String::new();
     for ((header, target), raw) in headers.iter().zip(columns).zip(fields) {
-        if normalize_header(header) == "status" {
-            status_word = raw.to_ascii_lowercase();
-        }
         let Some(target) = target else { continue };
         if raw.is_empty() {
             continue;
@@ -281,6 +282,12 @@ fn to_graph(
             }
         }
     }
+    // The overall `Status` (Success, Failure, Interrupted) only guards the code: a failure
+    // without one would otherwise read as errorCode 0.
+    let status_word = status
+        .and_then(|i| fields.get(i))
+        .map(|w| w.to_ascii_lowercase())
+        .unwrap_or_default();
     if !status_word.is_empty()
         && status_word != "success"
         && !table::is_set(&out, "status.errorCode")

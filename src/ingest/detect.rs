@@ -33,6 +33,17 @@ pub enum Format {
     LogAnalyticsJson,
     LogAnalyticsCsv,
     PortalCsv,
+    /// The portal's authentication-details CSV: steps, not sign-ins; passed over with a note.
+    PortalAuthDetails,
+}
+
+/// What a report must say about a file of this format: what the format could not carry.
+pub fn notes(format: Format, path: &Path) -> Vec<String> {
+    match format {
+        Format::PortalCsv => portal_csv::notes(path),
+        Format::PortalAuthDetails => vec![portal_csv::auth_details_note(path)],
+        Format::GraphJson | Format::LogAnalyticsJson | Format::LogAnalyticsCsv => Vec::new(),
+    }
 }
 
 /// Detects the format of one file's text and reads its records (see the module docs).
@@ -48,6 +59,9 @@ pub fn parse_text(path: &Path, text: &str) -> Result<(Format, Vec<Parsed>), Inge
         return json_records(path, text);
     }
     let table = table::parse(text);
+    if portal_csv::is_auth_details(path, &table.headers) {
+        return Ok((Format::PortalAuthDetails, Vec::new()));
+    }
     if portal_csv::matches(&table.headers) {
         return Ok((Format::PortalCsv, portal_csv::read(path, table)));
     }

@@ -111,9 +111,7 @@ fn read_file(
 ) -> Result<(), IngestError> {
     let text = source::read_text(path)?;
     let (format, parsed) = parse_text(path, &text)?;
-    if format == Format::PortalCsv {
-        report.notes.extend(portal_csv::notes(path));
-    }
+    report.notes.extend(detect::notes(format, path));
     for p in parsed {
         report.records += 1;
         match p.signin {

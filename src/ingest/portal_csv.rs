@@ -213,6 +213,25 @@ pub fn matches(headers: &[String]) -> bool {
     has("request id") && (has("date (utc)") || has("date"))
 }
 
+/// The portal's authentication-details download (`InteractiveSignIns_AuthDetails_…`): one row per
+/// authentication step, keyed by `Request ID`, not sign-ins. Told by its step columns
+/// (`Authentication method` with `Succeeded`; the exact header set is not documented) or its name.
+pub fn is_auth_details(path: &Path, headers: &[String]) -> bool {
+    let keys: Vec<String> = headers.iter().map(|h| normalize_header(h)).collect();
+    let has = |k: &str| keys.iter().any(|x| x == k);
+    has("request id")
+        && (has("authentication method") && has("succeeded")
+            || file_name(path).contains("authdetails"))
+}
+
+/// The note for an authentication-details file, which is passed over.
+pub fn auth_details_note(path: &Path) -> String {
+    format!(
+        "`{}` is the portal's authentication-details download: its steps are not joined to the sign-ins, so MFA evidence comes from the sign-in files' `Multifactor authentication result` column\nhint: the JSON download carries the steps inside each sign-in",
+        path.display()
+    )
+}
+
 /// Reads every row of a portal CSV named `path`.
 pub fn read(path: &Path, table: Table) -> Vec<Parsed> {
     let columns: Vec<Option<Target>> = table

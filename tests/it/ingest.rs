@@ -380,8 +380,24 @@ fn files_that_are_not_sign_in_exports() {
         folder.join("NonInteractiveSignIns_x.csv"),
     )
     .expect("copy fixture");
+    // The portal's authentication-details file beside its sign-ins: passed over, with a note.
+    write(
+        &folder,
+        "NonInteractiveSignIns_AuthDetails_x.csv",
+        "Request ID,Authentication method,Authentication method detail,Succeeded,Result detail\n\
+         6e1c2a40-1111-4a5b-9c0d-000000000005,Previously satisfied,,true,MFA requirement satisfied by claim in the token\n",
+    );
     let (got, report) = read(&folder);
-    assert_eq!((got.len(), report.files.len()), (2, 1));
+    assert_eq!((got.len(), report.files.len(), report.records), (2, 2, 2));
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("NonInteractiveSignIns_AuthDetails_x.csv")
+                && n.contains("authentication-details")),
+        "{:?}",
+        report.notes
+    );
     write(&folder, "users.csv", "id,displayName\n1,Ann\n");
     assert!(matches!(read_err(&folder), IngestError::NotSignIns { .. }));
 }

@@ -487,6 +487,55 @@ mod tests {
         assert_eq!(row_to_signin(row(v)).unwrap_err().field, "LocationDetails");
     }
 
+    /// Every top-level field graph.rs reads has a Log Analytics column (`signInEventTypes` has
+    /// none: `Type`/`Category` stand in for it).
+    #[test]
+    fn every_field_graph_reads_has_a_column() {
+        const GRAPH_READS: &[&str] = &[
+            "id",
+            "createdDateTime",
+            "userId",
+            "userPrincipalName",
+            "userDisplayName",
+            "userType",
+            "homeTenantId",
+            "resourceTenantId",
+            "crossTenantAccessType",
+            "appId",
+            "appDisplayName",
+            "resourceId",
+            "resourceDisplayName",
+            "clientAppUsed",
+            "userAgent",
+            "servicePrincipalId",
+            "riskLevelDuringSignIn",
+            "riskLevelAggregated",
+            "authenticationRequirement",
+            "isThroughGlobalSecureAccess",
+            "sessionId",
+            "correlationId",
+            "ipAddress",
+            "location",
+            "deviceDetail",
+            "status",
+            "isInteractive",
+            "conditionalAccessAudiences",
+            "authenticationDetails",
+            "originalTransferMethod",
+            "authenticationProtocol",
+            "authenticationContextClassReferences",
+            "appliedConditionalAccessPolicies",
+        ];
+        for field in GRAPH_READS {
+            assert!(
+                COLUMNS
+                    .iter()
+                    .any(|(_, path, _)| path.split('.').next() == Some(field)),
+                "no column for `{field}`"
+            );
+        }
+    }
+
     #[test]
     fn query_api_results() {
         let v = json!({"tables": [{"name": "PrimaryResult",

@@ -332,7 +332,7 @@ fn convert(
 ) -> Result<Vec<(&'static str, Value)>, FieldError> {
     let bad = |why: &str| FieldError {
         field: header.to_owned(),
-        value: short(raw),
+        value: table::quoted_prefix(raw),
         why: why.to_owned(),
     };
     Ok(match target {
@@ -391,14 +391,6 @@ fn enum_word(raw: &str, known: &[&str]) -> String {
         .iter()
         .find(|k| squash(k) == key)
         .map_or_else(|| raw.to_owned(), |k| (*k).to_owned())
-}
-
-fn short(raw: &str) -> String {
-    let mut text: String = raw.chars().take(80).collect();
-    if raw.chars().count() > 80 {
-        text.push('…');
-    }
-    format!("{text:?}")
 }
 
 /// graph.rs names Graph fields; a portal user knows the column headings.

@@ -148,9 +148,18 @@ pub fn time_value(column: &str, raw: &str) -> Result<Value, FieldError> {
         .map(|t| Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)))
         .ok_or_else(|| FieldError {
             field: column.to_owned(),
-            value: format!("{raw:?}"),
+            value: quoted_prefix(raw),
             why: "not a UTC timestamp (ISO-8601, or M/D/YYYY, h:mm:ss AM)".into(),
         })
+}
+
+/// A value for a diagnostic: quoted, and cut after 80 characters (a field may be megabytes).
+pub fn quoted_prefix(raw: &str) -> String {
+    let mut text: String = raw.chars().take(80).collect();
+    if raw.chars().nth(80).is_some() {
+        text.push('…');
+    }
+    format!("{text:?}")
 }
 
 /// Sets `a.b.c` in a JSON object, creating the objects on the way.
@@ -228,6 +237,8 @@ mod tests {
         );
         assert_eq!(parse_time("11/16/2026, 8:01:12 AM"), Some(iso));
         assert!(parse_time("16/11/2026 08:01:12").is_none());
+        let e = time_value("Date (UTC)", &"9".repeat(1 << 20)).unwrap_err();
+        assert_eq!(e.value.chars().count(), 83);
     }
 
     #[test]

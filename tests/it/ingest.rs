@@ -110,7 +110,7 @@ fn the_reference_fixture_has_every_case() {
     has("an IPv6 address", &|s| {
         s.ip_address.is_some_and(|ip| ip.is_ipv6())
     });
-    has("audiences, auth contexts, risk, device names", &|s| {
+    has("audiences, auth contexts and device names", &|s| {
         !s.audiences.is_empty() && !s.auth_context.is_empty() && !s.device.display_name.is_empty()
     });
     has("a sign-in risk", &|s| s.sign_in_risk.is_some());
@@ -240,8 +240,14 @@ fn truncated_csv_counts_the_cut_row() {
     let (got, report) = read(&file);
     assert_eq!((got.len(), report.records), (4, 5));
     let d = one_diagnostic(&report);
-    assert_eq!((d.record, d.line, d.field.as_str()), (5, Some(6), "(row)"));
-    assert!(d.why.contains("truncated"), "{d}");
+    assert_eq!(
+        (d.file.as_path(), d.record, d.line, d.field.as_str()),
+        (file.as_path(), 5, Some(6), "(row)")
+    );
+    assert_eq!(
+        d.why,
+        "the header has 57 columns; hint: the row or the file may be truncated"
+    );
 }
 
 #[test]
@@ -410,14 +416,16 @@ fn a_huge_field_is_read_and_a_huge_bad_value_is_cut_in_the_diagnostic() {
         "{PORTAL_HEADER}2026-11-16T08:00:00,r1,u1,Success,0,,{big}\n\
          2026-11-16T08:00:01,r2,u1,Failure,{big},,ua\n"
     );
-    let (got, report) = read(&write(&dir, "InteractiveSignIns_big.csv", text));
+    let file = write(&dir, "InteractiveSignIns_big.csv", text);
+    let (got, report) = read(&file);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].user_agent.len(), 1 << 20);
     let d = one_diagnostic(&report);
     assert_eq!(
-        (d.record, d.line, d.field.as_str()),
-        (2, Some(3), "Sign-in error code")
+        (d.file.as_path(), d.record, d.line, d.field.as_str()),
+        (file.as_path(), 2, Some(3), "Sign-in error code")
     );
+    assert_eq!(d.why, "not an integer error code (`0` is success)");
     assert!(
         d.value.chars().count() < 100,
         "value not cut: {} chars",

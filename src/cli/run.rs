@@ -44,6 +44,9 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
             report.skipped.len() - 5
         );
     }
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
     let details = match a.details {
         DetailsArg::Applied => Details::Applied,
         DetailsArg::All => Details::All,

@@ -436,19 +436,50 @@ impl Raw {
 // ---------------------------------------------------------------------------------------------
 // Entry points.
 
-/// Reads one record from its JSON text: the fast path (see the module docs).
-pub fn parse_signin_text(text: &str, category: Option<&str>) -> Result<SignIn, FieldError> {
-    if let Ok(raw) = serde_json::from_str::<Raw>(text) {
-        if raw.is_graph_shaped() {
-            return build(raw, category);
+/// The fast path (see the module docs): the record read straight from its text when it is in
+/// Graph's own key case and reads cleanly; `None` sends it to the general path.
+pub fn parse_graph_text(text: &str, category: Option<&str>) -> Option<Result<SignIn, FieldError>> {
+    match serde_json::from_str::<Raw>(text) {
+        Ok(raw) => raw.is_graph_shaped().then(|| build(raw, category)),
+        Err(_) => {
+            // A diagnostic-settings envelope whose own fields clash with the sign-in's (its
+            // `location` is the Azure region, a string): read the sign-in in `properties` alone.
+            let e = serde_json::from_str::<Envelope>(text).ok()?;
+            let inner = e.properties?;
+            let category = if e.category.0.is_empty() {
+                category
+            } else {
+                Some(e.category.0.as_str())
+            };
+            inner.is_graph_shaped().then(|| build(*inner, category))
         }
     }
+}
+
+/// Only what ca-replay reads of a diagnostic-settings envelope.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Envelope {
+    category: Text,
+    properties: Option<Box<Raw>>,
+}
+
+/// Reads one record from its JSON text: the fast path, else the general one.
+pub fn parse_signin_text(text: &str, category: Option<&str>) -> Result<SignIn, FieldError> {
+    if let Some(done) = parse_graph_text(text, category) {
+        return done;
+    }
+    parse_signin(&parse_value(text)?, category)
+}
+
+/// A record's text as a key-normalized `Value`, or why it is not JSON.
+pub fn parse_value(text: &str) -> Result<Value, FieldError> {
     let value: Value = serde_json::from_str(text).map_err(|e| FieldError {
         field: "(record)".into(),
         value: short(text.trim().to_owned()),
         why: format!("not valid JSON: {e}"),
     })?;
-    parse_signin(&normalize_keys(value), category)
+    Ok(normalize_keys(value))
 }
 
 /// Reads one Graph sign-in from a `Value` with camelCase keys (see `source::normalize_keys`).
@@ -457,6 +488,12 @@ pub fn parse_signin_text(text: &str, category: Option<&str>) -> Result<SignIn, F
 pub fn parse_signin(v: &Value, category: Option<&str>) -> Result<SignIn, FieldError> {
     if !v.is_object() {
         return Err(err("(record)", v, "expected a JSON object"));
+    }
+    // A diagnostic-settings envelope: the sign-in is in `properties`; the envelope's own fields
+    // (its `location` is the Azure region) are not the sign-in's.
+    if let Some(inner @ Value::Object(_)) = v.get("properties") {
+        let own = v.get("category").and_then(Value::as_str);
+        return parse_signin(inner, own.or(category));
     }
     let raw: Raw = serde_path_to_error::deserialize(v).map_err(|e| {
         let field = e.path().to_string();

@@ -1,13 +1,22 @@
 //! Sign-in ingest: reads exports into normalized `SignIn`s, counting every record it cannot read.
 //!
 //! In: files and folders (recursively). Out: sign-ins plus an `IngestReport` (files, records
-//! read, skipped with reasons, duplicates). This reader is Graph `signIn` JSON (arrays,
-//! Graph pages, NDJSON, diagnostic-settings envelopes); other formats plug in beside it.
+//! read, skipped with reasons, duplicates, notes). Formats are told apart by content: JSON text
+//! (Graph `signIn` records, arrays, Graph pages, NDJSON, diagnostic-settings envelopes, Log
+//! Analytics rows and query API results) is split into records and parsed in parallel
+//! ([`read_json_text`]); CSV is the portal's download or a Log Analytics query's export
+//! (`detect`). Files are read in parallel and merged in order.
 
+pub mod detect;
 pub mod graph;
+pub mod log_analytics;
+pub mod portal_csv;
 mod split;
+pub mod table;
 
-use std::collections::HashSet;
+pub use detect::{Format, Parsed};
+
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -20,8 +29,11 @@ use crate::source::{self, SourceError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub file: PathBuf,
-    /// 1-based record number (the line for NDJSON).
+    /// 1-based record number (the data row for CSV, the line for NDJSON; 0 for the file itself).
     pub record: usize,
+    /// 1-based line the record starts on; `None` where the layout does not say (rows of a Log
+    /// Analytics query API result).
+    pub line: Option<usize>,
     pub field: String,
     pub value: String,
     pub why: String,
@@ -29,15 +41,11 @@ pub struct Diagnostic {
 
 impl std::fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} record {}: `{}` = {}: {}",
-            self.file.display(),
-            self.record,
-            self.field,
-            self.value,
-            self.why
-        )
+        write!(f, "{} record {}", self.file.display(), self.record)?;
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        write!(f, ": `{}` = {}: {}", self.field, self.value, self.why)
     }
 }
 
@@ -47,6 +55,9 @@ pub struct IngestReport {
     pub records: usize,
     pub skipped: Vec<Diagnostic>,
     pub duplicates: usize,
+    /// What the inputs could not carry (a portal CSV's missing columns), one line each, for
+    /// every report to print.
+    pub notes: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -62,12 +73,12 @@ pub enum IngestError {
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error("{0}\nhint: drop --strict to skip bad records and count them")]
-    Strict(Diagnostic),
+    Strict(Box<Diagnostic>),
     #[error("more than {limit} bad records ({count} so far; the first: {first})\nhint: raise --max-bad-rows, or fix the export")]
     TooManyBad {
         limit: usize,
         count: usize,
-        first: Diagnostic,
+        first: Box<Diagnostic>,
     },
     #[error("`{path}` is not a sign-in export: {looked_like}")]
     NotSignIns { path: PathBuf, looked_like: String },
@@ -82,14 +93,9 @@ pub fn read_signins(
     let mut files = Vec::new();
     for root in paths {
         for file in source::files_under(root)? {
-            let name = file.to_string_lossy().to_ascii_lowercase();
-            if name.ends_with(".json")
-                || name.ends_with(".json.gz")
-                || name.ends_with(".ndjson")
-                || name.ends_with(".ndjson.gz")
-                || name.ends_with(".jsonl")
-                || name.ends_with(".jsonl.gz")
-            {
+            // A file named on the command line is read whatever its name; under a folder,
+            // only the extensions exports come with (README.md, notes.txt are not sign-ins).
+            if &file == root || is_export_name(&file) {
                 files.push(file);
             }
         }
@@ -103,15 +109,16 @@ pub fn read_signins(
         let r = result?;
         report.records += r.records;
         if let (true, Some(d)) = (options.strict, r.skipped.first()) {
-            return Err(IngestError::Strict(d.clone()));
+            return Err(IngestError::Strict(Box::new(d.clone())));
         }
         report.skipped.extend(r.skipped);
+        report.notes.extend(r.notes);
         if let Some(limit) = options.max_bad_rows {
             if report.skipped.len() > limit {
                 return Err(IngestError::TooManyBad {
                     limit,
                     count: report.skipped.len(),
-                    first: report.skipped[0].clone(),
+                    first: Box::new(report.skipped[0].clone()),
                 });
             }
         }
@@ -128,25 +135,84 @@ pub fn read_signins(
     Ok((out, report))
 }
 
+fn is_export_name(path: &Path) -> bool {
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    [".json", ".ndjson", ".jsonl", ".csv", ".tsv"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
 /// What one file gave. Every record is either a sign-in or a diagnostic:
 /// `records == signins.len() + skipped.len()`.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct FileRead {
     pub records: usize,
     pub signins: Vec<SignIn>,
     pub skipped: Vec<Diagnostic>,
+    pub notes: Vec<String>,
 }
 
 fn read_file(path: &Path) -> Result<FileRead, IngestError> {
     let text = source::read_text(path)?;
-    read_json_text(path, &text)
+    read_text(path, &text)
+}
+
+/// Reads sign-ins from decoded text in any format, told by its content; `path` names it.
+pub fn read_text(path: &Path, text: &str) -> Result<FileRead, IngestError> {
+    let start = text.trim_start_matches('\u{feff}').trim_start();
+    if start.is_empty() || start.starts_with(['[', '{']) {
+        return read_json_text(path, text);
+    }
+    let (format, parsed) = detect::csv_records(path, text)?;
+    let mut read = FileRead {
+        records: parsed.len(),
+        notes: detect::notes(format, path),
+        ..FileRead::default()
+    };
+    for p in parsed {
+        match p.signin {
+            Ok(s) => read.signins.push(s),
+            Err(e) => read.skipped.push(Diagnostic {
+                file: path.to_path_buf(),
+                record: p.record,
+                line: p.line,
+                field: e.field,
+                value: e.value,
+                why: e.why,
+            }),
+        }
+    }
+    Ok(read)
+}
+
+/// The 1-based line of `text` on which the subslice `part` starts.
+fn line_of(text: &str, part: &str) -> Option<usize> {
+    let offset = (part.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    let before = text.get(..offset)?;
+    Some(before.bytes().filter(|&b| b == b'\n').count() + 1)
+}
+
+/// One JSON record: a Graph sign-in in Graph's key case (the fast typed path), else, on the
+/// key-normalized value, a Log Analytics row or the Graph reader (which names what is wrong).
+fn parse_json_record(text: &str) -> Result<SignIn, graph::FieldError> {
+    if let Some(done) = graph::parse_graph_text(text, None) {
+        return done;
+    }
+    let v = graph::parse_value(text)?;
+    if log_analytics::looks_like(&v) {
+        log_analytics::read_json(v)
+    } else {
+        graph::parse_signin(&v, None)
+    }
 }
 
 /// Reads sign-ins from JSON or NDJSON text already decoded; `path` names it in diagnostics.
 pub fn read_json_text(path: &Path, text: &str) -> Result<FileRead, IngestError> {
-    let diagnostic = |record: usize, field: &str, value: String, why: String| Diagnostic {
+    let diagnostic = |record: usize, line, field: &str, value: String, why: String| Diagnostic {
         file: path.to_path_buf(),
         record,
+        line,
         field: field.to_owned(),
         value,
         why,
@@ -157,6 +223,7 @@ pub fn read_json_text(path: &Path, text: &str) -> Result<FileRead, IngestError> 
         match doc.broken {
             None if doc.empty => skipped.push(diagnostic(
                 0,
+                None,
                 "(file)",
                 String::new(),
                 "the file is empty: no sign-ins in it".into(),
@@ -165,7 +232,10 @@ pub fn read_json_text(path: &Path, text: &str) -> Result<FileRead, IngestError> 
             Some(b) => {
                 return Err(IngestError::Source(SourceError::Json {
                     path: path.to_path_buf(),
-                    message: format!("line {}: {}", b.line, b.why),
+                    message: format!(
+                        "line {} column {}: {} (near `{}`)",
+                        b.line, b.column, b.why, b.near
+                    ),
                     hint: String::new(),
                 }))
             }
@@ -175,12 +245,33 @@ pub fn read_json_text(path: &Path, text: &str) -> Result<FileRead, IngestError> 
             records: skipped.len(),
             signins: Vec::new(),
             skipped,
+            notes: Vec::new(),
         });
+    }
+    // Log Analytics query API results: {"tables": [{"columns": [...], "rows": [[...]]}]}.
+    if let [one] = doc.records.as_slice() {
+        if let Ok(v) = serde_json::from_str::<Value>(one.text) {
+            if let Some(rows) = log_analytics::query_result_rows(&source::normalize_keys(v)) {
+                let mut read = FileRead {
+                    records: rows.len(),
+                    ..FileRead::default()
+                };
+                for r in rows {
+                    match log_analytics::read_json(r.value) {
+                        Ok(s) => read.signins.push(s),
+                        Err(e) => read
+                            .skipped
+                            .push(diagnostic(r.index, None, &e.field, e.value, e.why)),
+                    }
+                }
+                return Ok(read);
+            }
+        }
     }
     let parsed: Vec<Result<SignIn, graph::FieldError>> = doc
         .records
         .par_iter()
-        .map(|r| graph::parse_signin_text(r.text, None))
+        .map(|r| parse_json_record(r.text))
         .collect();
     if parsed.iter().all(Result::is_err) {
         if let Some(looked_like) = not_signins(&doc.records) {
@@ -194,7 +285,13 @@ pub fn read_json_text(path: &Path, text: &str) -> Result<FileRead, IngestError> 
     for (r, p) in doc.records.iter().zip(parsed) {
         match p {
             Ok(s) => signins.push(s),
-            Err(e) => skipped.push(diagnostic(r.index, &e.field, e.value, e.why)),
+            Err(e) => skipped.push(diagnostic(
+                r.index,
+                line_of(text, r.text),
+                &e.field,
+                e.value,
+                e.why,
+            )),
         }
     }
     let mut records = doc.records.len();
@@ -203,11 +300,12 @@ pub fn read_json_text(path: &Path, text: &str) -> Result<FileRead, IngestError> 
         records += 1;
         skipped.push(diagnostic(
             doc.records.len() + 1,
+            Some(b.line),
             "(record)",
             b.near,
             format!(
-                "line {}: {}; nothing after this point in the file is read (truncated?)",
-                b.line, b.why
+                "line {} column {}: {}; nothing after this point in the file is read (truncated?)",
+                b.line, b.column, b.why
             ),
         ));
     }
@@ -215,6 +313,7 @@ pub fn read_json_text(path: &Path, text: &str) -> Result<FileRead, IngestError> 
         records,
         signins,
         skipped,
+        notes: Vec::new(),
     })
 }
 
@@ -237,7 +336,10 @@ fn not_signins(records: &[split::Rec<'_>]) -> Option<String> {
         .iter()
         .any(|k| v.get(k).is_some())
     };
-    if values.iter().any(looks_like) {
+    if values
+        .iter()
+        .any(|v| looks_like(v) || log_analytics::looks_like(v))
+    {
         return None;
     }
     Some(match values.first() {

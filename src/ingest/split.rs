@@ -23,6 +23,7 @@ pub struct Rec<'a> {
 #[derive(Debug, Clone)]
 pub struct Broken {
     pub line: usize,
+    pub column: usize,
     pub why: String,
     /// The start of the line it broke on.
     pub near: String,
@@ -122,6 +123,7 @@ pub fn records(text: &str) -> Doc<'_> {
                 records: as_records(found),
                 broken: Some(Broken {
                     line: e.line() + skipped_lines,
+                    column: e.column(),
                     why,
                     near,
                 }),

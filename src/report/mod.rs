@@ -220,6 +220,7 @@ pub fn summary_json(
         .map(|f| f.to_string())
         .collect();
     warnings.extend(tenant.dir.problems.iter().map(|p| p.to_string()));
+    warnings.extend(ingest.notes.iter().cloned());
     if !ingest.skipped.is_empty() {
         warnings.push(format!(
             "{} sign-in record(s) could not be read and were skipped (see inputs.skipped_reasons and inputs.skipped_first)",
@@ -239,6 +240,7 @@ pub fn summary_json(
             "skipped_first": ingest.skipped.iter().take(SKIPPED_LISTED).map(|d| json!({
                 "file": d.file.display().to_string(),
                 "record": d.record,
+                "line": d.line,
                 "field": d.field,
                 "value": d.value,
                 "why": d.why,

@@ -1,6 +1,6 @@
 //! Integration tests in one binary (build.md: one test binary links once): property tests of
 //! the engine's invariants, the device filter round-trip, and the real policy sets of
-//! `../shared/fixtures/policies/`.
+//! `../shared/fixtures/policies/`, and sign-in ingest across every format.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -8,6 +8,7 @@ mod common;
 mod device_filter;
 mod explain;
 mod fixtures;
+mod ingest;
 mod ingest_json;
 mod properties;
 mod reports;

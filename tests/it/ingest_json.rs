@@ -292,3 +292,88 @@ mod fuzz {
         }
     }
 }
+
+mod fuzz_csv {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fixture(name: &str) -> String {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/signins")
+            .join(name);
+        std::fs::read_to_string(p).unwrap()
+    }
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Truncate(usize),
+        Insert(usize, char),
+        Delete(usize, usize),
+        Duplicate(usize, usize),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        let ch = prop_oneof![
+            Just('"'),
+            Just(','),
+            Just(';'),
+            Just('\n'),
+            Just('\r'),
+            Just('{'),
+            Just('\u{feff}'),
+            any::<char>()
+        ];
+        prop_oneof![
+            any::<usize>().prop_map(Edit::Truncate),
+            (any::<usize>(), ch).prop_map(|(i, c)| Edit::Insert(i, c)),
+            (any::<usize>(), 1usize..60).prop_map(|(i, n)| Edit::Delete(i, n)),
+            (any::<usize>(), 1usize..200).prop_map(|(i, n)| Edit::Duplicate(i, n)),
+        ]
+    }
+
+    fn at(text: &str, i: usize) -> usize {
+        let mut i = i % (text.len() + 1);
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    }
+
+    fn apply(mut text: String, e: &Edit) -> String {
+        match *e {
+            Edit::Truncate(i) => text.truncate(at(&text, i)),
+            Edit::Insert(i, c) => text.insert(at(&text, i), c),
+            Edit::Delete(i, n) | Edit::Duplicate(i, n) => {
+                let a = at(&text, i);
+                let b = at(&text, a.saturating_add(n).min(text.len()));
+                if matches!(e, Edit::Delete(..)) {
+                    text.replace_range(a..b, "");
+                } else {
+                    let copy = text[a..b].to_owned();
+                    text.insert_str(b, &copy);
+                }
+            }
+        }
+        text
+    }
+
+    proptest! {
+        /// Damaged portal and Log Analytics CSVs never panic the readers; every row is read or
+        /// counted, and a file that is no longer recognisable is an error, not a silent nothing.
+        #[test]
+        fn damaged_csv_is_read_or_counted(
+            which in 0usize..3,
+            edits in proptest::collection::vec(edit(), 1..5),
+        ) {
+            let (name, base) = [
+                ("InteractiveSignIns_fuzz.csv", "portal/InteractiveSignIns_2026-11-16_2026-11-17.csv"),
+                ("NonInteractiveSignIns_fuzz.csv", "portal/NonInteractiveSignIns_2026-11-16_2026-11-17.csv"),
+                ("query_data.csv", "log-analytics-csv/query_data.csv"),
+            ][which];
+            let text = edits.iter().fold(fixture(base), apply);
+            if let Ok(r) = ca_replay::ingest::read_text(Path::new(name), &text) {
+                prop_assert_eq!(r.records, r.signins.len() + r.skipped.len());
+            }
+        }
+    }
+}

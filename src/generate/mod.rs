@@ -14,7 +14,7 @@
 
 pub mod rng;
 pub mod tenant;
-mod write;
+pub mod write;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -174,7 +174,7 @@ fn signin_body(s: &SignIn, out: &mut Vec<u8>, diagnostic: bool) {
         .str(
             "createdDateTime",
             &s.created_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         )
         .str("userDisplayName", &s.user_display_name)
         .str("userPrincipalName", &s.user_principal_name)
@@ -196,6 +196,22 @@ fn signin_body(s: &SignIn, out: &mut Vec<u8>, diagnostic: bool) {
         });
     if !s.service_principal_id.is_empty() {
         o.str("servicePrincipalId", &s.service_principal_id);
+    }
+    if !s.session_id.is_empty() {
+        o.str("sessionId", &s.session_id);
+    }
+    if let Some(g) = s.through_global_secure_access {
+        o.bool("isThroughGlobalSecureAccess", g);
+    }
+    if let Some(t) = s.transfer_method {
+        o.str("originalTransferMethod", t.as_str());
+    }
+    if !s.audiences.is_empty() {
+        o.raw("conditionalAccessAudiences", |b| {
+            array(b, &s.audiences, |b, a: &String| {
+                Obj::new(b).str("applicationId", a).end();
+            })
+        });
     }
     match s.ip_address {
         Some(ip) => o.str("ipAddress", &ip.to_string()),
@@ -222,23 +238,36 @@ fn signin_body(s: &SignIn, out: &mut Vec<u8>, diagnostic: bool) {
     if let Some(r) = s.risk_level_aggregated {
         o.str("riskLevelAggregated", r.as_str());
     }
+    // Steps: the successful methods, each with the detail that says what it proved; MFA that
+    // no step or requirement shows (the portal's "MFA completed in Azure AD") goes in the
+    // status, as the reader expects (`ingest::graph`).
+    let first_factor = crate::ingest::graph::is_first_factor_method;
+    let shown = s
+        .authentication_methods
+        .iter()
+        .any(|m| !first_factor(m) || (s.mfa_satisfied && m == "Previously satisfied"))
+        || (s.error_code == 0
+            && s.authentication_requirement
+                .eq_ignore_ascii_case("multiFactorAuthentication"));
     o.raw("status", |b| {
-        Obj::new(b)
-            .int("errorCode", s.error_code)
-            .str("failureReason", &s.failure_reason)
-            .end();
+        let mut st = Obj::new(b);
+        st.int("errorCode", s.error_code)
+            .str("failureReason", &s.failure_reason);
+        if s.mfa_satisfied && !shown {
+            st.str("additionalDetails", "MFA completed in Azure AD");
+        }
+        st.end();
     })
     .str("authenticationRequirement", &s.authentication_requirement);
-    // Steps: the successful methods; a claim step when MFA came from the session.
-    let claim = s.mfa_satisfied
-        && s.authentication_methods
-            .iter()
-            .any(|m| m == "Previously satisfied");
     o.raw("authenticationDetails", |b| {
         array(b, &s.authentication_methods, |b, m: &String| {
-            let detail = if claim && m == "Previously satisfied" {
-                "MFA requirement satisfied by claim in the token"
-            } else if m == "Password" {
+            let detail = if m == "Previously satisfied" {
+                if s.mfa_satisfied {
+                    "MFA requirement satisfied by claim in the token"
+                } else {
+                    "First factor requirement satisfied by claim in the token"
+                }
+            } else if first_factor(m) {
                 "Correct password"
             } else {
                 "MFA successfully completed"
@@ -269,15 +298,21 @@ fn signin_body(s: &SignIn, out: &mut Vec<u8>, diagnostic: bool) {
     o.str("conditionalAccessStatus", status);
     o.raw("appliedConditionalAccessPolicies", |b| {
         array(b, &s.applied_policies, |b, p| {
-            Obj::new(b)
-                .str("id", &p.id)
+            let mut o = Obj::new(b);
+            o.str("id", &p.id)
                 .str("displayName", &p.display_name)
                 .str("result", &p.result)
                 .raw("enforcedGrantControls", |b| {
                     array(b, &p.enforced_grant_controls, |b, g: &String| string(b, g))
                 })
-                .raw("enforcedSessionControls", |b| b.extend_from_slice(b"[]"))
-                .end();
+                .raw("enforcedSessionControls", |b| b.extend_from_slice(b"[]"));
+            if let Some(c) = p.conditions_satisfied {
+                o.int("conditionsSatisfied", i64::from(c));
+            }
+            if let Some(c) = p.conditions_not_satisfied {
+                o.int("conditionsNotSatisfied", i64::from(c));
+            }
+            o.end();
         })
     });
     o.end();

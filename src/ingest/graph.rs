@@ -526,6 +526,18 @@ fn shows_mfa(detail: &str) -> bool {
         || d.contains("mfa successfully completed")
 }
 
+/// A succeeded step with this method shows only the first factor (a password, single sign-on,
+/// or a claim carried in the token, whose detail says which factor).
+pub fn is_first_factor_method(method: &str) -> bool {
+    let m = method.to_ascii_lowercase();
+    m.is_empty()
+        || m == "password"
+        || m.contains("previously satisfied")
+        || m.contains("seamless sso")
+        || m.contains("password hash")
+        || m.contains("pass-through")
+}
+
 fn risk(field: &str, t: &Text) -> Result<Option<RiskLevel>, FieldError> {
     let s = t.0.as_str();
     if s.is_empty() || s.eq_ignore_ascii_case("unknownFutureValue") {
@@ -675,14 +687,7 @@ fn build(raw: Raw, category: Option<&str>) -> Result<SignIn, FieldError> {
             mfa = true;
         }
         if step.succeeded.0 == Some(true) {
-            let m = method.to_ascii_lowercase();
-            let first_factor_only = m.is_empty()
-                || m == "password"
-                || m.contains("previously satisfied")
-                || m.contains("seamless sso")
-                || m.contains("password hash")
-                || m.contains("pass-through");
-            if !first_factor_only {
+            if !is_first_factor_method(&method) {
                 mfa = true;
             }
             if !method.is_empty() && !s.authentication_methods.contains(&method) {

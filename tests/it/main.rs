@@ -8,6 +8,7 @@ mod common;
 mod device_filter;
 mod explain;
 mod fixtures;
+mod formats;
 mod ingest;
 mod ingest_json;
 mod properties;

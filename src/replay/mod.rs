@@ -129,6 +129,14 @@ pub struct Replay {
     /// Self-validation: (policy index, Entra's word, ca-replay's word) → pairs.
     pub validation: BTreeMap<(usize, &'static str, &'static str), u64>,
     pub disagreements: Vec<Disagreement>,
+    /// Sign-ins per UTC day (days since 1970-01-01), set and combined impact.
+    pub daily: BTreeMap<(i64, SetKind, Impact), u64>,
+    /// Sign-ins the proposed set would affect (see `report::affected::is_affected`), by app,
+    /// client app type, platform and country.
+    pub proposed_by: Breakdowns,
+    /// Per proposed impact, the first sign-in (by index) with it: the sample the HTML report
+    /// explains.
+    pub samples: BTreeMap<Impact, usize>,
     pub evaluated: u64,
     pub not_evaluated: BTreeMap<&'static str, u64>,
     pub users: u64,
@@ -167,6 +175,47 @@ fn entra_word(result: &str) -> &'static str {
         .unwrap_or("other")
 }
 
+/// Counts of affected sign-ins by a few dimensions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Breakdowns {
+    pub apps: BTreeMap<String, u64>,
+    pub client_apps: BTreeMap<&'static str, u64>,
+    pub platforms: BTreeMap<&'static str, u64>,
+    pub countries: BTreeMap<String, u64>,
+}
+
+impl Breakdowns {
+    fn add(&mut self, s: &SignIn) {
+        let app = [&s.app_display_name, &s.app_id]
+            .into_iter()
+            .find(|x| !x.is_empty())
+            .map_or("(unknown app)", |x| x.as_str());
+        *self.apps.entry(app.to_owned()).or_default() += 1;
+        *self.client_apps.entry(s.client_app.as_str()).or_default() += 1;
+        *self.platforms.entry(s.platform.as_str()).or_default() += 1;
+        let country = if s.country.is_empty() {
+            "(unknown)"
+        } else {
+            s.country.as_str()
+        };
+        *self.countries.entry(country.to_owned()).or_default() += 1;
+    }
+    fn merge(&mut self, o: Breakdowns) {
+        for (k, n) in o.apps {
+            *self.apps.entry(k).or_default() += n;
+        }
+        for (k, n) in o.client_apps {
+            *self.client_apps.entry(k).or_default() += n;
+        }
+        for (k, n) in o.platforms {
+            *self.platforms.entry(k).or_default() += n;
+        }
+        for (k, n) in o.countries {
+            *self.countries.entry(k).or_default() += n;
+        }
+    }
+}
+
 /// How often an exclusion decided, and for whom.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fired {
@@ -185,6 +234,9 @@ struct Acc {
     exclusions: BTreeMap<(usize, Condition, Option<u16>), Fired>,
     validation: BTreeMap<(usize, &'static str, &'static str), u64>,
     disagreements: Vec<Disagreement>,
+    daily: BTreeMap<(i64, SetKind, Impact), u64>,
+    proposed_by: Breakdowns,
+    samples: BTreeMap<Impact, usize>,
     changed: u64,
     evaluated: u64,
     not_evaluated: BTreeMap<&'static str, u64>,
@@ -230,6 +282,16 @@ impl Acc {
         }
         for (k, n) in o.newly_signins {
             *self.newly_signins.entry(k).or_default() += n;
+        }
+        for (k, n) in o.daily {
+            *self.daily.entry(k).or_default() += n;
+        }
+        self.proposed_by.merge(o.proposed_by);
+        for (k, i) in o.samples {
+            self.samples
+                .entry(k)
+                .and_modify(|x| *x = (*x).min(i))
+                .or_insert(i);
         }
         for (k, n) in o.validation {
             *self.validation.entry(k).or_default() += n;
@@ -336,6 +398,9 @@ pub fn run(tenant: &Tenant, signins: &[SignIn], details: Details) -> Replay {
         exclusions: acc.exclusions,
         validation: acc.validation,
         disagreements: acc.disagreements,
+        daily: acc.daily,
+        proposed_by: acc.proposed_by,
+        samples: acc.samples,
         evaluated: acc.evaluated,
         not_evaluated: acc.not_evaluated,
         users: numbering.len() as u64,
@@ -425,8 +490,14 @@ fn replay_one(
             *acc.indeterminate_signins.entry(kind).or_default() += 1;
         }
         outcome.insert(kind, o.impact);
+        let day = s.created_at.timestamp().div_euclid(86_400);
+        *acc.daily.entry((day, kind, o.impact)).or_default() += 1;
     }
     let (cur, prop) = (outcome[&SetKind::Current], outcome[&SetKind::Proposed]);
+    if crate::report::affected::is_affected(prop) {
+        acc.proposed_by.add(s);
+        acc.samples.entry(prop).or_insert(si);
+    }
     if prop.severity() > cur.severity() {
         acc.changed += 1;
         *acc.newly_signins.entry(prop).or_default() += 1;

@@ -64,12 +64,20 @@ fn tri(b: Option<bool>) -> &'static str {
 
 /// The explanation of `s` (one of `all`) as text.
 pub fn text(tenant: &Tenant, all: &[SignIn], s: &SignIn) -> String {
-    let clocks = registration_clocks(tenant, all);
+    text_with_clocks(tenant, &registration_clocks(tenant, all), s)
+}
+
+/// [`text`] with the MFA registration clocks already computed (`replay::registration_clocks`).
+pub fn text_with_clocks(
+    tenant: &Tenant,
+    clocks: &std::collections::HashMap<String, i64>,
+    s: &SignIn,
+) -> String {
     let env = Env {
         dir: &tenant.dir,
         set: &tenant.set,
         apps: &tenant.apps,
-        registration_clocks: &clocks,
+        registration_clocks: clocks,
     };
     let mut out = String::new();
     let w = &mut out;

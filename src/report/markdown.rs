@@ -37,7 +37,7 @@ fn num(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
-fn thousands(n: u64) -> String {
+pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -54,7 +54,7 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 }
 
 /// "switching on the 3 report-only policies would block 12 users (41 sign-ins), …".
-fn headline(tenant: &Tenant, summary: &Value) -> String {
+pub fn headline(tenant: &Tenant, summary: &Value) -> String {
     let candidates = tenant
         .set
         .policies

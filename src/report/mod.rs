@@ -6,6 +6,7 @@
 
 pub mod affected;
 pub mod explain;
+mod html;
 mod markdown;
 
 use std::collections::BTreeMap;
@@ -379,7 +380,8 @@ pub fn users_csv(tenant: &Tenant, affected: &Affected) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
-/// Writes `summary.json`, `report.md`, `details.csv` and `users.csv` into `out`, each atomically.
+/// Writes `summary.json`, `report.md`, `report.html`, `details.csv` and `users.csv` into `out`,
+/// each atomically.
 pub fn write(
     out: &Path,
     tenant: &Tenant,
@@ -397,6 +399,9 @@ pub fn write(
         &out.join("report.md"),
         markdown::render(tenant, &summary, &affected).as_bytes(),
     )?;
+    let page = html::render(tenant, signins, replay, &summary, &affected)
+        .map_err(|e| std::io::Error::other(format!("rendering report.html: {e:#}")))?;
+    write_atomic(&out.join("report.html"), page.as_bytes())?;
     write_atomic(
         &out.join("details.csv"),
         &details_csv(tenant, signins, replay),

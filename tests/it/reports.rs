@@ -68,7 +68,13 @@ fn sample_tenant_reports_match_the_snapshots() {
     let names: Vec<String> = files(&out).into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         names,
-        ["details.csv", "report.md", "summary.json", "users.csv"]
+        [
+            "details.csv",
+            "report.html",
+            "report.md",
+            "summary.json",
+            "users.csv"
+        ]
     );
     let _ = std::fs::remove_dir_all(out);
 }
@@ -95,7 +101,7 @@ fn reports_are_byte_identical_across_runs_and_threads() {
     run(&root, &b, 4);
     run(&root, &c, 2);
     let fa = files(&a);
-    assert_eq!(fa.len(), 4);
+    assert_eq!(fa.len(), 5);
     assert!(fa == files(&b), "1 thread vs 4 threads differ");
     assert!(fa == files(&c), "two runs differ");
     for d in [root, a, b, c] {
@@ -164,6 +170,22 @@ fn hostile_names_are_escaped_in_every_report() {
         "{md}"
     );
     assert!(!md.contains("\n# heading"));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(!html.contains("<script>alert"), "raw markup in report.html");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;")
+            || html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "escaped name missing from report.html"
+    );
+    assert!(
+        html.contains("Mail | *bold* [x](http:&#x2f;&#x2f;evil)")
+            || html.contains("Mail | *bold* [x](http://evil)")
+    );
+    assert_eq!(
+        html.matches("<script>").count(),
+        1,
+        "only the page's own sorting script"
+    );
     for csv_name in ["users.csv", "details.csv"] {
         let text = std::fs::read_to_string(out.join(csv_name)).unwrap();
         let mut r = csv::Reader::from_reader(text.as_bytes());

@@ -121,6 +121,12 @@ pub struct RunArgs {
     /// Stop at the first sign-in record that cannot be read.
     #[arg(long)]
     pub strict: bool,
+    /// Replay only sign-ins at or after this time (YYYY-MM-DD is midnight UTC, or RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Replay only sign-ins before this time (YYYY-MM-DD is midnight UTC, or RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
     /// Stop when more than N sign-in records cannot be read (default: read on, count them).
     #[arg(long, value_name = "N")]
     pub max_bad_rows: Option<usize>,
@@ -137,6 +143,16 @@ pub struct ValidateArgs {
     /// Count unsupported fields as warnings.
     #[arg(long)]
     pub allow_unsupported: bool,
+}
+
+/// A time on the command line: a date (midnight UTC) or an RFC 3339 timestamp.
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| format!("`{s}` is neither YYYY-MM-DD nor an RFC 3339 time"))
 }
 
 /// Runs the CLI; errors are printed by the caller.

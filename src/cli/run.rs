@@ -28,13 +28,26 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
             a.tenant.display()
         );
     }
-    let (signins, report) = ingest::read_signins(
+    let (mut signins, mut report) = ingest::read_signins(
         &paths,
         IngestOptions {
             strict: a.strict,
             max_bad_rows: a.max_bad_rows,
         },
     )?;
+    // The MFA registration clocks see every sign-in read, also those before the window.
+    let clocks = replay::registration_clocks(&tenant, &signins);
+    if a.from.is_some() || a.to.is_some() {
+        if let (Some(f), Some(t)) = (a.from, a.to) {
+            anyhow::ensure!(f < t, "--from {f} is not before --to {t}");
+        }
+        let before = signins.len();
+        signins.retain(|s| {
+            a.from.is_none_or(|f| s.created_at >= f) && a.to.is_none_or(|t| s.created_at < t)
+        });
+        report.outside_window = before - signins.len();
+        report.window = (a.from, a.to);
+    }
     for d in report.skipped.iter().take(5) {
         eprintln!("skipped: {d}");
     }
@@ -52,7 +65,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         DetailsArg::All => Details::All,
     };
     let read_secs = started.elapsed().as_secs_f64();
-    let replay = replay::run(&tenant, &signins, details);
+    let replay = replay::run_with_clocks(&tenant, &signins, clocks, details);
     crate::report::write(&a.out, &tenant, &signins, &report, &replay, options)
         .with_context(|| format!("writing reports to `{}`", a.out.display()))?;
     for w in tenant.warnings(options) {

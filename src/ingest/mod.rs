@@ -58,6 +58,12 @@ pub struct IngestReport {
     /// What the inputs could not carry (a portal CSV's missing columns), one line each, for
     /// every report to print.
     pub notes: BTreeSet<String>,
+    /// Sign-ins read but left out by the run's time window (`--from`, `--to`), and the window.
+    pub outside_window: usize,
+    pub window: (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ),
 }
 
 #[derive(Debug, Clone, Copy, Default)]

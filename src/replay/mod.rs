@@ -137,6 +137,8 @@ pub struct Replay {
     /// Per proposed impact, the first sign-in (by index) with it: the sample the HTML report
     /// explains.
     pub samples: BTreeMap<Impact, usize>,
+    /// The MFA registration clocks the replay used (see [`registration_clocks`]).
+    pub registration_clocks: HashMap<String, i64>,
     pub evaluated: u64,
     pub not_evaluated: BTreeMap<&'static str, u64>,
     pub users: u64,
@@ -343,6 +345,22 @@ pub fn registration_clocks(tenant: &Tenant, signins: &[SignIn]) -> HashMap<Strin
 
 /// Replays sign-ins against the tenant's policies.
 pub fn run(tenant: &Tenant, signins: &[SignIn], details: Details) -> Replay {
+    run_with_clocks(
+        tenant,
+        signins,
+        registration_clocks(tenant, signins),
+        details,
+    )
+}
+
+/// [`run`] with the MFA registration clocks given: computed over a wider set of sign-ins than
+/// the ones replayed (a time window still sees the prompts before it).
+pub fn run_with_clocks(
+    tenant: &Tenant,
+    signins: &[SignIn],
+    clocks: HashMap<String, i64>,
+    details: Details,
+) -> Replay {
     // Number the users of this run for the distinct-user bitsets.
     let mut numbering: HashMap<String, u32> = HashMap::new();
     let user_no: Vec<Option<u32>> = signins
@@ -356,7 +374,6 @@ pub fn run(tenant: &Tenant, signins: &[SignIn], details: Details) -> Replay {
         })
         .collect();
 
-    let clocks = registration_clocks(tenant, signins);
     let env = Env {
         dir: &tenant.dir,
         set: &tenant.set,
@@ -401,6 +418,7 @@ pub fn run(tenant: &Tenant, signins: &[SignIn], details: Details) -> Replay {
         daily: acc.daily,
         proposed_by: acc.proposed_by,
         samples: acc.samples,
+        registration_clocks: clocks,
         evaluated: acc.evaluated,
         not_evaluated: acc.not_evaluated,
         users: numbering.len() as u64,

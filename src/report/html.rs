@@ -548,7 +548,7 @@ fn samples(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Vec<Sample> 
     if replay.samples.is_empty() {
         return Vec::new();
     }
-    let clocks = crate::replay::registration_clocks(tenant, signins);
+    let clocks = &replay.registration_clocks;
     let mut v: Vec<(&Impact, &usize)> = replay.samples.iter().collect();
     v.sort_by_key(|(i, _)| std::cmp::Reverse(i.severity()));
     v.into_iter()
@@ -558,7 +558,7 @@ fn samples(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Vec<Sample> 
                 impact: i.as_str(),
                 color: color(*i),
                 signin_id: s.id.clone(),
-                text: explain::text_with_clocks(tenant, &clocks, s),
+                text: explain::text_with_clocks(tenant, clocks, s),
             })
         })
         .collect()

@@ -235,6 +235,11 @@ pub fn summary_json(
             "records": ingest.records,
             "signins": signins.len(),
             "duplicates": ingest.duplicates,
+            "window": {
+                "from": ingest.window.0.map(|t| t.to_rfc3339()),
+                "to": ingest.window.1.map(|t| t.to_rfc3339()),
+                "signins_outside": ingest.outside_window,
+            },
             "skipped": ingest.skipped.len(),
             "skipped_reasons": skipped,
             // The first records skipped, each with where it is and why (the rest are counted).

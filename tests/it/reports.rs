@@ -267,3 +267,35 @@ fn self_validation_finds_a_perturbed_verdict() {
     assert!(!d["reason"].as_str().unwrap().is_empty());
     let _ = std::fs::remove_dir_all(root);
 }
+
+/// `--from`/`--to` replay a window; what falls outside is counted, not lost.
+#[test]
+fn a_time_window_counts_what_it_leaves_out() {
+    use clap::Parser;
+    let out = scratch();
+    let sample = sample();
+    let args = [
+        "ca-replay",
+        "run",
+        "--tenant",
+        sample.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--from",
+        "2026-11-10",
+        "--to",
+        "2026-11-12T00:00:00Z",
+    ];
+    let code = ca_replay::cli::main(ca_replay::cli::Cli::try_parse_from(args).unwrap()).unwrap();
+    assert_eq!(code as i32, 0);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let inputs = &v["inputs"];
+    let inside = inputs["signins"].as_u64().unwrap();
+    let outside = inputs["window"]["signins_outside"].as_u64().unwrap();
+    assert_eq!(inside + outside, 41_040);
+    assert!(inside > 0 && outside > inside);
+    assert!(inputs["from"].as_str().unwrap() >= "2026-11-10");
+    assert!(inputs["to"].as_str().unwrap() < "2026-11-12");
+    let _ = std::fs::remove_dir_all(out);
+}

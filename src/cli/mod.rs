@@ -133,6 +133,9 @@ pub struct RunArgs {
     /// Extra sign-in files or folders (in addition to the tenant's signins/).
     #[arg(long = "signins")]
     pub signins: Vec<PathBuf>,
+    /// No progress bars (they are only drawn when stderr is a terminal anyway).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]

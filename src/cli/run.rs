@@ -3,12 +3,29 @@
 use std::time::Instant;
 
 use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{DetailsArg, ExitCode, RunArgs};
 use crate::ingest::{self, IngestOptions};
 use crate::policy::BuildOptions;
 use crate::replay::{self, Details};
 use crate::tenant::Tenant;
+
+/// A progress bar on stderr: drawn only when stderr is a terminal and `--quiet` is off.
+fn progress(quiet: bool, len: u64, what: &str, counts: &str) -> ProgressBar {
+    let target = if quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        // indicatif hides a stderr target that is not a terminal (CI logs, pipes).
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), target);
+    let template = format!("{what:>9} [{{bar:32}}] {counts}, ETA {{eta}}");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
 
 pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -28,13 +45,22 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
             a.tenant.display()
         );
     }
-    let (mut signins, mut report) = ingest::read_signins(
+    let (_, total_bytes) = ingest::signin_files(&paths)?;
+    let bar = progress(
+        a.quiet,
+        total_bytes,
+        "reading",
+        "{bytes}/{total_bytes} ({bytes_per_sec})",
+    );
+    let (mut signins, mut report) = ingest::read_signins_observed(
         &paths,
         IngestOptions {
             strict: a.strict,
             max_bad_rows: a.max_bad_rows,
         },
+        &|_, bytes| bar.inc(bytes),
     )?;
+    bar.finish_and_clear();
     // The MFA registration clocks see every sign-in read, also those before the window.
     let clocks = replay::registration_clocks(&tenant, &signins);
     if a.from.is_some() || a.to.is_some() {
@@ -65,7 +91,14 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         DetailsArg::All => Details::All,
     };
     let read_secs = started.elapsed().as_secs_f64();
-    let replay = replay::run_with_clocks(&tenant, &signins, clocks, details);
+    let bar = progress(
+        a.quiet,
+        signins.len() as u64,
+        "replaying",
+        "{human_pos}/{human_len} sign-ins ({per_sec})",
+    );
+    let replay = replay::run_observed(&tenant, &signins, clocks, details, &|n| bar.inc(n));
+    bar.finish_and_clear();
     crate::report::write(&a.out, &tenant, &signins, &report, &replay, options)
         .with_context(|| format!("writing reports to `{}`", a.out.display()))?;
     for w in tenant.warnings(options) {

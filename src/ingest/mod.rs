@@ -96,6 +96,11 @@ pub fn read_signins(
     paths: &[PathBuf],
     options: IngestOptions,
 ) -> Result<(Vec<SignIn>, IngestReport), IngestError> {
+    read_signins_observed(paths, options, &|_, _| {})
+}
+
+/// The files [`read_signins`] would read under `paths`, and their total size in bytes.
+pub fn signin_files(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, u64), IngestError> {
     let mut files = Vec::new();
     for root in paths {
         for file in source::files_under(root)? {
@@ -106,7 +111,30 @@ pub fn read_signins(
             }
         }
     }
-    let read: Vec<Result<FileRead, IngestError>> = files.par_iter().map(|f| read_file(f)).collect();
+    let bytes = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    Ok((files, bytes))
+}
+
+/// [`read_signins`], calling `on_file(path, bytes)` as each file is read (from any thread), for
+/// a progress display.
+pub fn read_signins_observed(
+    paths: &[PathBuf],
+    options: IngestOptions,
+    on_file: &(dyn Fn(&Path, u64) + Sync),
+) -> Result<(Vec<SignIn>, IngestReport), IngestError> {
+    let (files, _) = signin_files(paths)?;
+    let read: Vec<Result<FileRead, IngestError>> = files
+        .par_iter()
+        .map(|f| {
+            let r = read_file(f);
+            on_file(f, std::fs::metadata(f).map_or(0, |m| m.len()));
+            r
+        })
+        .collect();
 
     let mut report = IngestReport::default();
     let mut out = Vec::with_capacity(read.iter().flatten().map(|r| r.signins.len()).sum());

@@ -361,6 +361,18 @@ pub fn run_with_clocks(
     clocks: HashMap<String, i64>,
     details: Details,
 ) -> Replay {
+    run_observed(tenant, signins, clocks, details, &|_| {})
+}
+
+/// [`run_with_clocks`], calling `on_chunk(sign-ins done)` as chunks finish (from any thread),
+/// for a progress display.
+pub fn run_observed(
+    tenant: &Tenant,
+    signins: &[SignIn],
+    clocks: HashMap<String, i64>,
+    details: Details,
+    on_chunk: &(dyn Fn(u64) + Sync),
+) -> Replay {
     // Number the users of this run for the distinct-user bitsets.
     let mut numbering: HashMap<String, u32> = HashMap::new();
     let user_no: Vec<Option<u32>> = signins
@@ -400,6 +412,7 @@ pub fn run_with_clocks(
                     &mut acc,
                 );
             }
+            on_chunk(chunk.len() as u64);
             acc
         })
         .reduce(|| Acc::new(tenant), Acc::merge);

@@ -299,3 +299,33 @@ fn a_time_window_counts_what_it_leaves_out() {
     assert!(inputs["to"].as_str().unwrap() < "2026-11-12");
     let _ = std::fs::remove_dir_all(out);
 }
+
+/// Without a terminal on stderr (CI, a pipe) the run prints no progress bars: only its lines.
+#[test]
+fn no_progress_output_without_a_terminal() {
+    let out = scratch();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_ca-replay"))
+        .args(["run", "--tenant"])
+        .arg(sample())
+        .arg("--out")
+        .arg(&out)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !err.contains("reading [") && !err.contains("replaying ["),
+        "{err}"
+    );
+    assert!(
+        !err.contains('\r') && !err.contains("\u{1b}["),
+        "control sequences: {err:?}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("replayed 41040 sign-ins")),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(out);
+}

@@ -109,9 +109,16 @@ pub struct RunArgs {
     /// The tenant folder (policies/, signins/, directory files, ca-replay.toml).
     #[arg(long, default_value = "sample_data/contoso")]
     pub tenant: PathBuf,
-    /// Where to write this run's reports.
-    #[arg(long, default_value = "reports/latest")]
-    pub out: PathBuf,
+    /// This run's report folder (default: `<reports-dir>/<run-name>/`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The folder that holds one sub-folder per run (when --out is not given).
+    #[arg(long, default_value = "reports")]
+    pub reports_dir: PathBuf,
+    /// This run's folder name under --reports-dir (default: the tenant folder's name and the
+    /// date of the newest sign-in, e.g. `contoso-2026-11-22`).
+    #[arg(long)]
+    pub run_name: Option<String>,
     /// Which (sign-in, policy) rows go into details.csv.
     #[arg(long, value_enum, default_value_t = DetailsArg::Applied)]
     pub details: DetailsArg,

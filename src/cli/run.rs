@@ -27,6 +27,24 @@ fn progress(quiet: bool, len: u64, what: &str, counts: &str) -> ProgressBar {
     bar
 }
 
+/// `--run-name`, or the tenant folder's name and the date of the newest sign-in.
+fn run_name(a: &RunArgs, tenant: &Tenant, signins: &[crate::signin::SignIn]) -> String {
+    if let Some(name) = &a.run_name {
+        return name.clone();
+    }
+    let tenant_name = tenant
+        .root
+        .canonicalize()
+        .unwrap_or_else(|_| tenant.root.clone())
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tenant".into());
+    match signins.iter().map(|s| s.created_at).max() {
+        Some(t) => format!("{tenant_name}-{}", t.format("%Y-%m-%d")),
+        None => format!("{tenant_name}-no-signins"),
+    }
+}
+
 pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let options = BuildOptions {
@@ -99,8 +117,22 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     );
     let replay = replay::run_observed(&tenant, &signins, clocks, details, &|n| bar.inc(n));
     bar.finish_and_clear();
-    crate::report::write(&a.out, &tenant, &signins, &report, &replay, options)
-        .with_context(|| format!("writing reports to `{}`", a.out.display()))?;
+    if let Some(name) = &a.run_name {
+        anyhow::ensure!(
+            !name.is_empty()
+                && !name.starts_with('.')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')),
+            "--run-name `{name}`: use letters, digits, `-`, `_` and `.` (it names a folder)"
+        );
+    }
+    let out = match &a.out {
+        Some(out) => out.clone(),
+        None => a.reports_dir.join(run_name(a, &tenant, &signins)),
+    };
+    crate::report::write(&out, &tenant, &signins, &report, &replay, options)
+        .with_context(|| format!("writing reports to `{}`", out.display()))?;
     for w in tenant.warnings(options) {
         eprintln!("{w}");
     }
@@ -111,7 +143,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         tenant.set.policies.len(),
         started.elapsed().as_secs_f64(),
         read_secs,
-        a.out.display()
+        out.display()
     );
     Ok(ExitCode::Ok)
 }

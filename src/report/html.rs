@@ -162,6 +162,7 @@ struct Page {
     title: String,
     subtitle: String,
     headline: String,
+    trend: String,
     cards: Vec<Card>,
     legend: Vec<Legend>,
     policy_chart: PolicyChart,
@@ -614,6 +615,7 @@ pub fn render(
             num(&inputs["policies"])
         ),
         headline: headline(tenant, summary),
+        trend: super::markdown::trend_line(summary).unwrap_or_default(),
         cards: cards(summary),
         legend: SHOWN
             .iter()

@@ -114,6 +114,40 @@ pub fn headline(tenant: &Tenant, summary: &Value) -> String {
     }
 }
 
+/// "Since the previous run (…): 176 users newly blocked (+12), …", or nothing without one.
+pub fn trend_line(summary: &Value) -> Option<String> {
+    let t = &summary["trend"];
+    let name = t["previous_run"].as_str()?;
+    let labels = [
+        ("users_newly_blocked", "newly blocked"),
+        ("users_newly_registering", "newly forced to register"),
+        ("users_newly_prompted", "newly prompted"),
+        (
+            "users_newly_password_change",
+            "newly forced to change password",
+        ),
+        ("users_newly_reauth", "newly sent back to sign in"),
+    ];
+    let parts: Vec<String> = labels
+        .iter()
+        .map(|(key, label)| {
+            let c = &t["difference"][*key];
+            let delta = c["change"].as_i64().unwrap_or(0);
+            let sign = match delta {
+                d if d > 0 => format!("+{d}"),
+                0 => "±0".to_owned(),
+                d => format!("−{}", d.unsigned_abs()),
+            };
+            format!("{} users {label} ({sign})", thousands(num(&c["now"])))
+        })
+        .collect();
+    Some(format!(
+        "Since the previous run ({name}, sign-ins up to {}): {}.",
+        t["previous_to"].as_str().unwrap_or("-"),
+        parts.join(", ")
+    ))
+}
+
 fn cell(p: &Value, i: Impact) -> String {
     let s = num(&p["signins"][i.as_str()]);
     let u = num(&p["users"][i.as_str()]);
@@ -145,6 +179,9 @@ pub fn render(tenant: &Tenant, summary: &Value, affected: &Affected) -> String {
         thousands(num(&inputs["users"])),
         num(&inputs["policies"])
     );
+    if let Some(t) = trend_line(summary) {
+        let _ = writeln!(w, "\n{}", md(&t));
+    }
     let skipped = num(&inputs["skipped"]);
     if skipped > 0 {
         let _ = writeln!(

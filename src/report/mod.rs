@@ -8,6 +8,7 @@ pub mod affected;
 pub mod explain;
 mod html;
 mod markdown;
+pub mod trend;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -396,7 +397,8 @@ pub fn write(
     options: BuildOptions,
 ) -> std::io::Result<()> {
     let affected = affected::aggregate(tenant.set.policies.len(), signins, replay);
-    let summary = summary_json(tenant, signins, ingest, replay, &affected, options);
+    let mut summary = summary_json(tenant, signins, ingest, replay, &affected, options);
+    summary["trend"] = trend::since_previous(out, &summary);
     let mut text = serde_json::to_string_pretty(&summary).unwrap_or_default();
     text.push('\n');
     write_atomic(&out.join("summary.json"), text.as_bytes())?;

@@ -10,15 +10,23 @@ use ca_replay::policy::BuildOptions;
 use ca_replay::replay::{self, Details};
 use ca_replay::tenant::Tenant;
 
+/// A fresh folder `<unique>/run`: its parent holds no other run, so no trend is picked up.
 fn scratch() -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
+    let base = std::env::temp_dir().join(format!(
         "ca-replay-reports-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    let _ = std::fs::remove_dir_all(&base);
+    base.join("run")
+}
+
+/// Removes a `scratch()` folder with its unique parent.
+fn cleanup(dir: PathBuf) {
+    if let Some(base) = dir.parent() {
+        let _ = std::fs::remove_dir_all(base);
+    }
 }
 
 /// Loads, replays and writes the reports of `root` into `out` on `threads` threads.
@@ -76,7 +84,7 @@ fn sample_tenant_reports_match_the_snapshots() {
             "users.csv"
         ]
     );
-    let _ = std::fs::remove_dir_all(out);
+    cleanup(out);
 }
 
 /// Two runs, on one thread and on several, write the same bytes.
@@ -105,7 +113,7 @@ fn reports_are_byte_identical_across_runs_and_threads() {
     assert!(fa == files(&b), "1 thread vs 4 threads differ");
     assert!(fa == files(&c), "two runs differ");
     for d in [root, a, b, c] {
-        let _ = std::fs::remove_dir_all(d);
+        cleanup(d);
     }
 }
 
@@ -209,7 +217,7 @@ fn hostile_names_are_escaped_in_every_report() {
         );
     }
     for d in [root, out] {
-        let _ = std::fs::remove_dir_all(d);
+        cleanup(d);
     }
 }
 
@@ -237,7 +245,7 @@ fn self_validation_finds_a_perturbed_verdict() {
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
                 .unwrap();
-        let _ = std::fs::remove_dir_all(out);
+        cleanup(out);
         v["self_validation"].clone()
     };
     let clean = summary(&root);
@@ -265,7 +273,7 @@ fn self_validation_finds_a_perturbed_verdict() {
         (Some("failure"), Some("notApplied"))
     );
     assert!(!d["reason"].as_str().unwrap().is_empty());
-    let _ = std::fs::remove_dir_all(root);
+    cleanup(root);
 }
 
 /// `--from`/`--to` replay a window; what falls outside is counted, not lost.
@@ -297,7 +305,7 @@ fn a_time_window_counts_what_it_leaves_out() {
     assert!(inside > 0 && outside > inside);
     assert!(inputs["from"].as_str().unwrap() >= "2026-11-10");
     assert!(inputs["to"].as_str().unwrap() < "2026-11-12");
-    let _ = std::fs::remove_dir_all(out);
+    cleanup(out);
 }
 
 /// Without a terminal on stderr (CI, a pipe) the run prints no progress bars: only its lines.
@@ -327,5 +335,47 @@ fn no_progress_output_without_a_terminal() {
             .any(|l| l.starts_with("replayed 41040 sign-ins")),
         "{err}"
     );
-    let _ = std::fs::remove_dir_all(out);
+    cleanup(out);
+}
+
+/// Runs written one folder each under one root: the newer one reports the change since the
+/// older one; a folder name that could escape the root is refused.
+#[test]
+fn nightly_runs_report_the_trend_since_the_previous_one() {
+    use clap::Parser;
+    let root = scratch();
+    let sample = sample();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "ca-replay",
+            "run",
+            "--tenant",
+            sample.to_str().unwrap(),
+            "--reports-dir",
+            root.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        ca_replay::cli::main(ca_replay::cli::Cli::try_parse_from(args).unwrap())
+    };
+    run(&["--to", "2026-11-15", "--run-name", "week-1"]).unwrap();
+    run(&[]).unwrap();
+    let newest = root.join("contoso-2026-11-22");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(newest.join("summary.json")).unwrap())
+            .unwrap();
+    let t = &v["trend"];
+    assert_eq!(t["previous_run"], "week-1");
+    let blocked = &t["difference"]["users_newly_blocked"];
+    assert_eq!(
+        blocked["now"].as_i64().unwrap() - blocked["previous"].as_i64().unwrap(),
+        blocked["change"].as_i64().unwrap()
+    );
+    let md = std::fs::read_to_string(newest.join("report.md")).unwrap();
+    assert!(md.contains("Since the previous run (week-1"), "{md}");
+    let first: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("week-1/summary.json")).unwrap())
+            .unwrap();
+    assert!(first["trend"].is_null());
+    assert!(run(&["--run-name", "../escape"]).is_err());
+    cleanup(root);
 }

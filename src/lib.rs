@@ -5,6 +5,7 @@
 //! compile the tenant → `engine` evaluates (pure) → `replay` drives it in parallel → `report`
 //! writes the results.
 
+pub mod checks;
 pub mod cli;
 pub mod config;
 pub mod directory;

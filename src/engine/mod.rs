@@ -782,6 +782,15 @@ pub fn not_evaluated(s: &SignIn) -> Option<&'static str> {
 }
 
 /// Evaluates one policy against one prepared sign-in.
+/// The users condition alone (include, then exclude) for the sign-in's user: what the
+/// break-glass checks ask of every policy.
+pub fn users_check(env: &Env, p: &CompiledPolicy, f: &Facts) -> Check {
+    match &p.users {
+        Some(u) => include_exclude(&u.include, &u.exclude, |r| user_ref(env, f, r)),
+        None => Check::NotMatched,
+    }
+}
+
 pub fn evaluate(env: &Env, p: &CompiledPolicy, f: &Facts) -> Evaluation {
     let s = f.signin;
     let mut trace = [Check::Skipped; CONDITIONS];
@@ -813,11 +822,7 @@ pub fn evaluate(env: &Env, p: &CompiledPolicy, f: &Facts) -> Evaluation {
             if s.event_type.is_workload() {
                 Check::OtherSubject
             } else {
-                let u = p.users.as_ref().map(|u| (&u.include, &u.exclude));
-                match u {
-                    Some((inc, exc)) => include_exclude(inc, exc, |r| user_ref(env, f, r)),
-                    None => Check::NotMatched,
-                }
+                users_check(env, p, f)
             }
         );
     } else {

@@ -174,6 +174,7 @@ struct Page {
     users_more: usize,
     samples: Vec<Sample>,
     agreement: String,
+    break_glass: Value,
     indeterminate: Vec<String>,
     warnings: Vec<String>,
 }
@@ -643,6 +644,7 @@ pub fn render(
         users_more,
         samples: samples(tenant, signins, replay),
         agreement,
+        break_glass: summary["break_glass"].clone(),
         indeterminate: strings("indeterminate_reasons"),
         warnings: strings("warnings"),
     };

@@ -306,6 +306,8 @@ pub fn render(tenant: &Tenant, summary: &Value, affected: &Affected) -> String {
         }
     }
 
+    break_glass(w, &summary["break_glass"]);
+
     let v = &summary["self_validation"];
     let compared = num(&v["compared"]);
     if compared > 0 {
@@ -371,6 +373,94 @@ pub fn render(tenant: &Tenant, summary: &Value, affected: &Affected) -> String {
         }
     }
     out
+}
+
+/// The break-glass section: findings first, then every sign-in of an account.
+fn break_glass(w: &mut String, b: &Value) {
+    if b.is_null() {
+        return;
+    }
+    let empty = Vec::new();
+    let findings = b["findings"].as_array().unwrap_or(&empty);
+    let accounts: Vec<String> = b["accounts"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .filter_map(|a| a.as_str().map(md))
+        .collect();
+    let _ = writeln!(w, "\n## Break-glass accounts\n");
+    if accounts.is_empty() {
+        let _ = writeln!(w, "**No break-glass accounts are configured.**");
+    } else {
+        let errors = findings.iter().filter(|f| f["severity"] == "error").count();
+        let _ = writeln!(
+            w,
+            "{}: {}.",
+            accounts.join(", "),
+            if errors == 0 {
+                "left out of every policy that could lock them out".to_owned()
+            } else {
+                format!("**{}**", plural(errors as u64, "problem", "problems"))
+            }
+        );
+    }
+    if !findings.is_empty() {
+        let _ = writeln!(w);
+        for f in findings {
+            let who = [f["account"].as_str(), f["policy"].as_str()]
+                .into_iter()
+                .flatten()
+                .filter(|x| !x.is_empty())
+                .map(md)
+                .collect::<Vec<_>>()
+                .join(" · ");
+            let _ = writeln!(
+                w,
+                "- {} {}{}{}",
+                if f["severity"] == "error" {
+                    "❌"
+                } else {
+                    "⚠️"
+                },
+                who,
+                if who.is_empty() { "" } else { ": " },
+                md(f["what"].as_str().unwrap_or(""))
+            );
+        }
+    }
+    let candidates = b["candidates"].as_array().unwrap_or(&empty);
+    if !candidates.is_empty() {
+        let _ = writeln!(
+            w,
+            "\nLikely candidates (excluded from most policies; not trusted until configured): {}.",
+            candidates
+                .iter()
+                .filter_map(|c| Some(format!("{} ({})", md(c[0].as_str()?), num(&c[1]))))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let signins = b["signins"].as_array().unwrap_or(&empty);
+    if !signins.is_empty() {
+        let _ = writeln!(
+            w,
+            "\nEvery sign-in of these accounts in the window (Microsoft: alert on each):\n\n| Account | Time | App | Current | Proposed |\n|---|---|---|---|---|"
+        );
+        for x in signins.iter().take(50) {
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {} | {} |",
+                md(x["account"].as_str().unwrap_or("")),
+                md(x["created_at"].as_str().unwrap_or("")),
+                md(x["app"].as_str().unwrap_or("")),
+                md(x["current"].as_str().unwrap_or("")),
+                md(x["proposed"].as_str().unwrap_or(""))
+            );
+        }
+        if signins.len() > 50 {
+            let _ = writeln!(w, "\n{} more in `summary.json`.", signins.len() - 50);
+        }
+    }
 }
 
 #[cfg(test)]

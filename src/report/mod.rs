@@ -399,6 +399,8 @@ pub fn write(
     let affected = affected::aggregate(tenant.set.policies.len(), signins, replay);
     let mut summary = summary_json(tenant, signins, ingest, replay, &affected, options);
     summary["trend"] = trend::since_previous(out, &summary);
+    let bg = crate::checks::breakglass::check(tenant, signins, &replay.registration_clocks);
+    summary["break_glass"] = serde_json::to_value(&bg).unwrap_or(Value::Null);
     let mut text = serde_json::to_string_pretty(&summary).unwrap_or_default();
     text.push('\n');
     write_atomic(&out.join("summary.json"), text.as_bytes())?;

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod breakglass;
 mod device_filter;
 mod explain;
 mod fixtures;

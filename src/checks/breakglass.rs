@@ -1,0 +1,381 @@
+//! Break-glass (emergency access) accounts: can a policy lock them out?
+//!
+//! In: the tenant (`[break_glass]` of `ca-replay.toml`: users by id or UPN, groups expanded
+//! transitively) and, for the behavioural part, the replayed sign-ins. Out: the accounts and
+//! `Finding`s:
+//! - static: every non-disabled policy that could block or challenge must leave each account
+//!   out (excluded directly, by group, by role), unless the policy targets only break-glass
+//!   accounts (Microsoft's guidance: phishing-resistant MFA for them); at least two accounts;
+//!   each exists, is enabled and cloud-only where the directory says so;
+//! - behavioural: every real sign-in of an account in the window is listed (Microsoft says to
+//!   alert on each), with what the proposed set would do; one it would block, or meet with a
+//!   control the account cannot satisfy, is a finding.
+//!
+//! Without configured accounts the check says so and lists likely candidates (users excluded
+//! from most policies), without trusting them.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use crate::directory::UserIdx;
+use crate::domain::{Impact, PolicyState};
+use crate::engine::{self, combine, explain, Check, Condition, Env, Evaluation, Facts, SetKind};
+use crate::policy::{CompiledPolicy, PolicyKind, UserRef};
+use crate::signin::SignIn;
+use crate::tenant::Tenant;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Finding {
+    /// `error` (an account could be locked out, or the setup is wrong) or `warning`.
+    pub severity: &'static str,
+    pub account: String,
+    pub policy: String,
+    pub what: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountSignIn {
+    pub account: String,
+    pub signin_id: String,
+    pub created_at: String,
+    pub app: String,
+    pub current: &'static str,
+    pub proposed: &'static str,
+    pub decided_by: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Report {
+    pub configured: bool,
+    pub accounts: Vec<String>,
+    /// Per account, the policies that leave it out and how (`policy: entry`).
+    pub exclusions: Vec<(String, Vec<String>)>,
+    pub findings: Vec<Finding>,
+    pub signins: Vec<AccountSignIn>,
+    /// When none are configured: users excluded from most challenging policies.
+    pub candidates: Vec<(String, usize)>,
+}
+
+impl Report {
+    pub fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == "error")
+            .count()
+    }
+}
+
+fn label(tenant: &Tenant, u: UserIdx) -> String {
+    let user = tenant.dir.user(u);
+    if user.user_principal_name.is_empty() {
+        user.id.clone()
+    } else {
+        user.user_principal_name.clone()
+    }
+}
+
+/// Whether the policy can stop or challenge anyone (a grant control, block, or a legacy
+/// Identity Protection policy); session-only policies cannot lock anyone out.
+fn could_challenge(p: &CompiledPolicy) -> bool {
+    p.grant.block || !p.grant.controls.is_empty() || p.kind != PolicyKind::ConditionalAccess
+}
+
+/// The configured accounts (users, and groups expanded), with findings for what cannot be found.
+fn accounts(tenant: &Tenant, findings: &mut Vec<Finding>) -> BTreeSet<UserIdx> {
+    let bg = &tenant.config.break_glass;
+    let mut out = BTreeSet::new();
+    for u in &bg.users {
+        match tenant.dir.user_by_id_or_upn(u) {
+            Some(i) if tenant.dir.user(i).listed => {
+                out.insert(i);
+            }
+            _ => findings.push(Finding {
+                severity: "error",
+                account: u.clone(),
+                policy: String::new(),
+                what: "not in users.json: the account may not exist (check the id or UPN)".into(),
+            }),
+        }
+    }
+    for g in &bg.groups {
+        match tenant.dir.group_by_id(g) {
+            Some(gi) => {
+                let members = tenant.dir.transitive_users(gi);
+                if members.is_empty() {
+                    findings.push(Finding {
+                        severity: "error",
+                        account: format!("group {g}"),
+                        policy: String::new(),
+                        what: "the break-glass group has no members".into(),
+                    });
+                }
+                out.extend(members);
+            }
+            None => findings.push(Finding {
+                severity: "error",
+                account: format!("group {g}"),
+                policy: String::new(),
+                what: "not in groups.json".into(),
+            }),
+        }
+    }
+    out
+}
+
+/// A sign-in as the account would make it: interactive, internal, nothing else known.
+fn probe(tenant: &Tenant, u: UserIdx) -> SignIn {
+    let user = tenant.dir.user(u);
+    SignIn {
+        id: format!("break-glass-probe-{}", user.id),
+        user_id: user.id.clone(),
+        user_principal_name: user.user_principal_name.clone(),
+        user_type: user.user_type.clone(),
+        is_interactive: true,
+        ..SignIn::default()
+    }
+}
+
+/// Whether every include entry names only break-glass accounts (users, or groups whose members
+/// all are): such a policy is meant for them.
+fn only_break_glass(tenant: &Tenant, p: &CompiledPolicy, accounts: &BTreeSet<UserIdx>) -> bool {
+    let Some(users) = &p.users else {
+        return false;
+    };
+    !users.include.is_empty()
+        && users.include.iter().all(|e| match &e.target {
+            UserRef::User(u) => accounts.contains(u),
+            UserRef::Group(sym) => tenant
+                .set
+                .symbols
+                .groups
+                .get(*sym as usize)
+                .is_some_and(|g| {
+                    let m = tenant.dir.transitive_users(*g);
+                    !m.is_empty() && m.iter().all(|u| accounts.contains(u))
+                }),
+            _ => false,
+        })
+}
+
+pub fn check(tenant: &Tenant, signins: &[SignIn], clocks: &HashMap<String, i64>) -> Report {
+    let env = Env {
+        dir: &tenant.dir,
+        set: &tenant.set,
+        apps: &tenant.apps,
+        registration_clocks: clocks,
+    };
+    let mut r = Report::default();
+    let accounts = accounts(tenant, &mut r.findings);
+    r.configured =
+        !tenant.config.break_glass.users.is_empty() || !tenant.config.break_glass.groups.is_empty();
+    let challenging: Vec<&CompiledPolicy> = tenant
+        .set
+        .policies
+        .iter()
+        .filter(|p| p.state != PolicyState::Disabled && p.users.is_some() && could_challenge(p))
+        .collect();
+
+    if !r.configured {
+        r.findings.push(Finding {
+            severity: "error",
+            account: String::new(),
+            policy: String::new(),
+            what: "no break-glass accounts are configured ([break_glass] in ca-replay.toml): nothing checks that an emergency account can still sign in".into(),
+        });
+        r.candidates = candidates(tenant, &env, &challenging);
+        return r;
+    }
+    if accounts.len() < 2 {
+        r.findings.push(Finding {
+            severity: "warning",
+            account: String::new(),
+            policy: String::new(),
+            what: format!(
+                "{} break-glass account(s): Microsoft recommends at least two",
+                accounts.len()
+            ),
+        });
+    }
+    for &u in &accounts {
+        let name = label(tenant, u);
+        r.accounts.push(name.clone());
+        let user = tenant.dir.user(u);
+        if user.account_enabled == Some(false) {
+            r.findings.push(Finding {
+                severity: "error",
+                account: name.clone(),
+                policy: String::new(),
+                what: "the account is disabled".into(),
+            });
+        }
+        if user.on_premises_sync_enabled == Some(true) {
+            r.findings.push(Finding {
+                severity: "warning",
+                account: name.clone(),
+                policy: String::new(),
+                what: "synchronized from on-premises: emergency accounts should be cloud-only"
+                    .into(),
+            });
+        }
+        let s = probe(tenant, u);
+        let f = Facts::prepare(&env, &s, false);
+        let mut left_out = Vec::new();
+        for p in &challenging {
+            if only_break_glass(tenant, p, &accounts) {
+                continue;
+            }
+            let c = engine::users_check(&env, p, &f);
+            let entry = |include: bool, i: Option<u16>| {
+                let e = Evaluation {
+                    applies: None,
+                    impact: Impact::NotApplied,
+                    why: engine::Why::NotApplied,
+                    control: None,
+                    trace: {
+                        let mut t = [Check::Skipped; engine::CONDITIONS];
+                        t[Condition::Users as usize] = if include {
+                            Check::Matched(i)
+                        } else {
+                            Check::Excluded(i)
+                        };
+                        t
+                    },
+                };
+                explain::trace_lines(&tenant.dir, &tenant.set, p, &e, f.user)
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default()
+            };
+            match c {
+                Check::Excluded(i) => {
+                    left_out.push(format!("{}: {}", p.display_name, entry(false, i)));
+                }
+                Check::NotMatched => {
+                    left_out.push(format!("{}: not in scope", p.display_name));
+                }
+                Check::Matched(i) => r.findings.push(Finding {
+                    severity: "error",
+                    account: name.clone(),
+                    policy: p.display_name.clone(),
+                    what: format!(
+                        "not excluded from a {} policy that can {}: {}",
+                        if p.state == PolicyState::Enabled {
+                            "enabled"
+                        } else {
+                            "report-only"
+                        },
+                        if p.grant.block { "block" } else { "challenge" },
+                        entry(true, i)
+                    ),
+                }),
+                Check::Unknown(m) => r.findings.push(Finding {
+                    severity: "error",
+                    account: name.clone(),
+                    policy: p.display_name.clone(),
+                    what: format!("cannot tell whether it is excluded: {}", m.as_str()),
+                }),
+                Check::Skipped | Check::NotConfigured | Check::OtherSubject => {}
+            }
+        }
+        r.exclusions.push((name, left_out));
+    }
+    behavioural(tenant, &env, signins, &accounts, &mut r);
+    r.findings.sort();
+    r
+}
+
+/// Every real sign-in of an account, with the current and proposed outcomes.
+fn behavioural(
+    tenant: &Tenant,
+    env: &Env,
+    signins: &[SignIn],
+    accounts: &BTreeSet<UserIdx>,
+    r: &mut Report,
+) {
+    for s in signins {
+        let Some(u) = tenant.dir.user_by_id(&s.user_id) else {
+            continue;
+        };
+        if !accounts.contains(&u) {
+            continue;
+        }
+        let name = label(tenant, u);
+        let (current, proposed, decided_by) = if let Some(why) = engine::not_evaluated(s) {
+            (why, why, String::new())
+        } else {
+            let f = Facts::prepare(env, s, false);
+            let evals: Vec<Option<Evaluation>> = tenant
+                .set
+                .policies
+                .iter()
+                .map(|p| (p.state != PolicyState::Disabled).then(|| engine::evaluate(env, p, &f)))
+                .collect();
+            let cur = combine(&tenant.set, &evals, SetKind::Current);
+            let prop = combine(&tenant.set, &evals, SetKind::Proposed);
+            let by = prop
+                .decided_by
+                .and_then(|i| tenant.set.policies.get(i))
+                .map(|p| p.display_name.clone())
+                .unwrap_or_default();
+            let capable = tenant
+                .dir
+                .registration(u)
+                .is_some_and(|reg| reg.is_mfa_capable);
+            let locked = match prop.impact {
+                Impact::Blocked | Impact::PasswordChange | Impact::MfaRegistration => true,
+                Impact::MfaPrompt | Impact::InteractiveReauth => !capable,
+                _ => false,
+            };
+            if locked {
+                r.findings.push(Finding {
+                    severity: "error",
+                    account: name.clone(),
+                    policy: by.clone(),
+                    what: format!(
+                        "the proposed set would answer its sign-in {} ({}) with {}",
+                        s.id,
+                        s.created_at.to_rfc3339(),
+                        prop.impact.as_str()
+                    ),
+                });
+            }
+            (cur.impact.as_str(), prop.impact.as_str(), by)
+        };
+        r.signins.push(AccountSignIn {
+            account: name,
+            signin_id: s.id.clone(),
+            created_at: s.created_at.to_rfc3339(),
+            app: if s.app_display_name.is_empty() {
+                s.app_id.clone()
+            } else {
+                s.app_display_name.clone()
+            },
+            current,
+            proposed,
+            decided_by,
+        });
+    }
+}
+
+/// Users excluded from at least half of the challenging policies: likely emergency accounts.
+fn candidates(tenant: &Tenant, env: &Env, challenging: &[&CompiledPolicy]) -> Vec<(String, usize)> {
+    if challenging.is_empty() {
+        return Vec::new();
+    }
+    let mut out: Vec<(String, usize)> = (0..tenant.dir.users.len() as UserIdx)
+        .filter(|&u| tenant.dir.user(u).listed)
+        .filter_map(|u| {
+            let s = probe(tenant, u);
+            let f = Facts::prepare(env, &s, false);
+            let n = challenging
+                .iter()
+                .filter(|p| matches!(engine::users_check(env, p, &f), Check::Excluded(_)))
+                .count();
+            (n * 2 >= challenging.len()).then(|| (label(tenant, u), n))
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out.truncate(10);
+    out
+}

@@ -1,9 +1,11 @@
 //! Sign-in ingest: reads exports into normalized `SignIn`s, counting every record it cannot read.
 //!
 //! In: files and folders (recursively). Out: sign-ins plus an `IngestReport` (files, records
-//! read, skipped with reasons, duplicates). This reader is Graph `signIn` JSON (arrays,
-//! Graph pages, NDJSON, diagnostic-settings envelopes); other formats plug in beside it.
+//! read, skipped with reasons, duplicates). Readers: Graph `signIn` JSON (arrays, Graph pages,
+//! NDJSON, diagnostic-settings envelopes) and ca-replay's own Parquet / Arrow IPC files
+//! (`columnar`, detected by magic bytes); other formats plug in beside them.
 
+pub mod columnar;
 pub mod graph;
 
 use std::collections::HashSet;
@@ -61,6 +63,8 @@ pub enum IngestError {
     Strict(Diagnostic),
     #[error("`{path}` is not a sign-in export: {looked_like}")]
     NotSignIns { path: PathBuf, looked_like: String },
+    #[error(transparent)]
+    Columnar(#[from] columnar::ColumnarError),
 }
 
 /// Reads every sign-in file under the given paths. Duplicate ids across files count once.
@@ -73,6 +77,11 @@ pub fn read_signins(
     let mut seen = HashSet::new();
     for root in paths {
         for file in source::files_under(root)? {
+            // Parquet and Arrow IPC, by magic bytes (ca-replay's own schema).
+            if let Some(n) = columnar::ingest(&file, options, &mut out, &mut seen, &mut report)? {
+                report.files.push((file, n));
+                continue;
+            }
             let name = file.to_string_lossy().to_ascii_lowercase();
             if !(name.ends_with(".json")
                 || name.ends_with(".json.gz")

@@ -79,6 +79,87 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GenerateError + '_ {
 /// Writes a tenant folder at `out`.
 pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
     prepare_folder(out)?;
+    let (built, rng, mut summary) = write_tenant(out, o)?;
+    let tenant = Tenant::load(out, BuildOptions::default())?;
+    let model = Model::new(&built, &tenant);
+    for (day, count) in day_counts(o).iter().enumerate() {
+        let date = o.start + Duration::days(day as i64);
+        let ext = if o.gzip { "ndjson.gz" } else { "ndjson" };
+        let path = out.join(format!(
+            "signins/signins-{:04}-{:02}-{:02}.{ext}",
+            date.year(),
+            date.month(),
+            date.day()
+        ));
+        let chunks = draw_day(&model, &rng, o, day, *count, |signins| {
+            let mut buf = Vec::with_capacity(signins.len() * 1400);
+            for s in &signins {
+                write::signin_json(s, &mut buf);
+                buf.push(b'\n');
+            }
+            if o.gzip {
+                gzip(&buf)
+            } else {
+                buf
+            }
+        });
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
+        for c in &chunks {
+            f.write_all(c).map_err(io(&path))?;
+            summary.bytes += c.len() as u64;
+        }
+        f.flush().map_err(io(&path))?;
+        summary.files += 1;
+        summary.signins += *count as u64;
+    }
+    Ok(summary)
+}
+
+/// The sign-ins that `generate` writes for `users`, `count` and `seed` over 7 days from
+/// 2026-11-02, in memory and in the same order (for tests and benches). The tenant files go to
+/// a scratch folder under the system temp dir, removed again: the model draws from the loaded
+/// tenant.
+pub fn sample_signins(users: usize, count: u64, seed: u64) -> Result<Vec<SignIn>, GenerateError> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let o = Options {
+        users,
+        days: 7,
+        seed,
+        signins: Some(count),
+        start: Utc
+            .with_ymd_and_hms(2026, 11, 2, 0, 0, 0)
+            .single()
+            .unwrap_or_default(),
+        gzip: false,
+    };
+    let dir = std::env::temp_dir().join(format!(
+        "ca-replay-sample-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let drawn = (|| {
+        prepare_folder(&dir)?;
+        let (built, rng, _) = write_tenant(&dir, &o)?;
+        let tenant = Tenant::load(&dir, BuildOptions::default())?;
+        let model = Model::new(&built, &tenant);
+        let mut all = Vec::with_capacity(count as usize);
+        for (day, n) in day_counts(&o).iter().enumerate() {
+            for chunk in draw_day(&model, &rng, &o, day, *n, |s| s) {
+                all.extend(chunk);
+            }
+        }
+        Ok(all)
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    drawn
+}
+
+/// Writes the directory files, policies, `ca-replay.toml` and the marker; returns the built
+/// tenant and the random stream the sign-ins are drawn from.
+fn write_tenant(
+    out: &Path,
+    o: &Options,
+) -> Result<(tenant::Generated, Rng, Summary), GenerateError> {
     let mut rng = Rng::new(o.seed);
     let built = tenant::build(&mut rng, o.users, o.start);
     let mut summary = Summary {
@@ -113,49 +194,30 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
     );
     write_file(&out.join("ca-replay.toml"), toml.as_bytes())?;
     write_file(&out.join(MARKER), b"written by ca-replay generate\n")?;
+    Ok((built, rng, summary))
+}
 
-    let tenant = Tenant::load(out, BuildOptions::default())?;
-    let model = Model::new(&built, &tenant);
-    let per_day = day_counts(o);
-    for (day, count) in per_day.iter().enumerate() {
-        let date = o.start + Duration::days(day as i64);
-        let ext = if o.gzip { "ndjson.gz" } else { "ndjson" };
-        let path = out.join(format!(
-            "signins/signins-{:04}-{:02}-{:02}.{ext}",
-            date.year(),
-            date.month(),
-            date.day()
-        ));
-        let day_rng = rng.fork(day as u64 + 1);
-        let times = day_times(&mut day_rng.fork(0), date, *count);
-        let chunks: Vec<Vec<u8>> = times
-            .par_chunks(CHUNK)
-            .enumerate()
-            .map(|(c, times)| {
-                let mut r = day_rng.fork(c as u64 + 1);
-                let mut buf = Vec::with_capacity(times.len() * 1400);
-                for t in times {
-                    let s = model.signin(&mut r, *t);
-                    write::signin_json(&s, &mut buf);
-                    buf.push(b'\n');
-                }
-                if o.gzip {
-                    gzip(&buf)
-                } else {
-                    buf
-                }
-            })
-            .collect();
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
-        for c in &chunks {
-            f.write_all(c).map_err(io(&path))?;
-            summary.bytes += c.len() as u64;
-        }
-        f.flush().map_err(io(&path))?;
-        summary.files += 1;
-        summary.signins += *count as u64;
-    }
-    Ok(summary)
+/// The sign-ins of one day, drawn chunk by chunk in parallel (each chunk from its own random
+/// stream, so the result does not depend on scheduling), each chunk handed to `f`.
+fn draw_day<T: Send>(
+    model: &Model,
+    rng: &Rng,
+    o: &Options,
+    day: usize,
+    count: usize,
+    f: impl Fn(Vec<SignIn>) -> T + Sync,
+) -> Vec<T> {
+    let date = o.start + Duration::days(day as i64);
+    let day_rng = rng.fork(day as u64 + 1);
+    let times = day_times(&mut day_rng.fork(0), date, count);
+    times
+        .par_chunks(CHUNK)
+        .enumerate()
+        .map(|(c, times)| {
+            let mut r = day_rng.fork(c as u64 + 1);
+            f(times.iter().map(|t| model.signin(&mut r, *t)).collect())
+        })
+        .collect()
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

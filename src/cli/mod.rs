@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions here, one file per subcommand. Exit codes are a type:
 //! 0 ok, 1 a gate crossed (or blocking findings for `validate`), 2 error.
 
+pub mod convert;
 pub mod generate;
 pub mod run;
 pub mod validate;
@@ -36,6 +37,21 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Write a realistic synthetic tenant (directory, template policies, sign-ins).
     Generate(GenerateArgs),
+    /// Convert sign-in exports into one Parquet or Arrow IPC file (the fast path for `run`).
+    Convert(ConvertArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConvertArgs {
+    /// Sign-in files or folders, in any format `run` reads.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The file to write: `.parquet`, or `.arrow` / `.arrows` / `.ipc` for Arrow IPC.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Stop at the first sign-in record that cannot be read.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -110,6 +126,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Run(a)) => run::run(&a),
         Some(Command::Validate(a)) => validate::validate(&a),
         Some(Command::Generate(a)) => generate::generate(&a),
+        Some(Command::Convert(a)) => convert::convert(&a),
         None => run::run(&RunArgs::parse_from(["run"])),
     }
 }

@@ -216,3 +216,38 @@ fn convert_end_to_end() {
     assert!(report.files[1..].iter().all(|(_, n)| *n == 0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `run` over the Parquet file reports what it reports over the JSON exports (all but the
+/// list of input files).
+#[test]
+fn replaying_parquet_gives_the_json_summary() {
+    use ca_replay::policy::BuildOptions;
+    use ca_replay::replay::{self, Details};
+    use ca_replay::tenant::Tenant;
+
+    let dir = scratch();
+    let root = tenant(&dir);
+    let parquet = dir.join("signins.parquet");
+    let args = ConvertArgs {
+        inputs: vec![root.join("signins")],
+        out: parquet.clone(),
+        strict: false,
+    };
+    convert_files(&args).unwrap();
+    let tenant = Tenant::load(&root, BuildOptions::default()).unwrap();
+    let summary_of = |paths: &[PathBuf]| {
+        let (signins, report) = read(paths);
+        let r = replay::run(&tenant, &signins, Details::Applied);
+        let mut v = ca_replay::report::summary_json(
+            &tenant,
+            &signins,
+            &report,
+            &r,
+            BuildOptions::default(),
+        );
+        v["inputs"]["signin_files"] = serde_json::Value::Null;
+        v
+    };
+    assert_eq!(summary_of(&[root.join("signins")]), summary_of(&[parquet]));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -47,6 +47,9 @@ pub const SCHEMA_KEY: &str = "ca-replay.schema";
 pub const SCHEMA_VERSION: &str = "signin/1";
 /// Rows per Parquet row group and per Arrow record batch: the unit of parallel decoding.
 pub const ROWS_PER_GROUP: usize = 65_536;
+/// Rows per batch when decoding a Parquet row group: small enough that the decoded Arrow
+/// buffers are reused by the allocator instead of mapped and faulted in afresh per batch.
+const DECODE_BATCH: usize = 8192;
 
 /// A columnar file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -750,7 +753,12 @@ impl Decoded {
             d.record += self.rows;
         }
         self.rows += part.rows;
-        self.signins.append(&mut part.signins);
+        if self.signins.is_empty() && self.signins.capacity() < part.signins.len() {
+            // Take the part's vector rather than copy it (a SignIn is over a kilobyte).
+            std::mem::swap(&mut self.signins, &mut part.signins);
+        } else {
+            self.signins.append(&mut part.signins);
+        }
         self.skipped.append(&mut part.skipped);
     }
 }
@@ -791,7 +799,7 @@ fn read_parquet(path: &Path) -> Result<Decoded, ColumnarError> {
             let file = File::open(path).map_err(io(path))?;
             let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
                 .with_row_groups(vec![g])
-                .with_batch_size(ROWS_PER_GROUP)
+                .with_batch_size(DECODE_BATCH)
                 .build()
                 .map_err(parquet_error(path))?;
             let mut out = Decoded::default();

@@ -2,10 +2,11 @@
 //! file of ca-replay's normalized schema (the fast path for repeated runs).
 //!
 //! In: files and folders of sign-ins, and the file to write (its extension picks the format).
-//! Out: the file, and a one-screen summary on stderr: sign-ins, skipped records by reason,
-//! duplicates, bytes written and time.
+//! Out: the file (streamed, one input file in memory at a time), and a one-screen summary on
+//! stderr: sign-ins, skipped records by reason, duplicates, bytes written and time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -13,6 +14,7 @@ use anyhow::Context;
 use super::{ConvertArgs, ExitCode};
 use crate::ingest::columnar::{Format, SignInWriter, Written};
 use crate::ingest::{self, IngestOptions, IngestReport};
+use crate::source;
 
 /// What one conversion did.
 #[derive(Debug, Clone)]
@@ -31,7 +33,9 @@ pub fn convert(a: &ConvertArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::Ok)
 }
 
-/// Reads the inputs and writes the output file; prints nothing.
+/// Reads the inputs one file at a time and streams them into the output file; prints nothing.
+/// One file's sign-ins are in memory at a time (ids are remembered across files for the
+/// duplicate check), so the output can be larger than what `run` could hold.
 pub fn convert_files(a: &ConvertArgs) -> anyhow::Result<Converted> {
     let started = Instant::now();
     let format = Format::from_extension(&a.out).ok_or_else(|| {
@@ -40,9 +44,22 @@ pub fn convert_files(a: &ConvertArgs) -> anyhow::Result<Converted> {
             a.out.display()
         )
     })?;
-    let (signins, report) = ingest::read_signins(&a.inputs, IngestOptions { strict: a.strict })?;
+    let options = IngestOptions { strict: a.strict };
+    let mut report = IngestReport::default();
+    let mut seen = HashSet::new();
     let mut w = SignInWriter::create(&a.out, format)?;
-    w.write(&signins)?;
+    for file in input_files(a)? {
+        let (mut signins, r) = ingest::read_signins(std::slice::from_ref(&file), options)?;
+        let before = signins.len();
+        signins.retain(|s| seen.insert(s.id.clone()));
+        report.duplicates += r.duplicates + (before - signins.len());
+        report.records += r.records;
+        report.skipped.extend(r.skipped);
+        report
+            .files
+            .extend(r.files.into_iter().map(|(f, _)| (f, signins.len())));
+        w.write(&signins)?;
+    }
     let written = w
         .finish()
         .with_context(|| format!("writing `{}`", a.out.display()))?;
@@ -52,6 +69,20 @@ pub fn convert_files(a: &ConvertArgs) -> anyhow::Result<Converted> {
         written,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The files under the inputs, in `read_signins` order, without an earlier version of the output.
+fn input_files(a: &ConvertArgs) -> anyhow::Result<Vec<PathBuf>> {
+    let out = std::fs::canonicalize(&a.out).ok();
+    let mut files = Vec::new();
+    for root in &a.inputs {
+        for f in source::files_under(root)? {
+            if out.is_none() || std::fs::canonicalize(&f).ok() != out {
+                files.push(f);
+            }
+        }
+    }
+    Ok(files)
 }
 
 /// The lines printed after a conversion.

@@ -206,6 +206,18 @@ fn convert_end_to_end() {
     let e = convert_files(&bad).unwrap_err().to_string();
     assert!(e.contains("all.csv") && e.contains(".parquet"), "{e}");
 
+    // Written into its own input folder, twice: the earlier output is not read back in.
+    let inside = ConvertArgs {
+        inputs: vec![signins_dir.clone()],
+        out: signins_dir.join("all.parquet"),
+        strict: false,
+    };
+    for _ in 0..2 {
+        let c = convert_files(&inside).unwrap();
+        assert_eq!((c.written.rows, c.report.duplicates), (COUNT, 0));
+    }
+    std::fs::remove_file(&inside.out).unwrap();
+
     let blob = signins_dir.join("blob");
     std::fs::copy(dir.join("all.parquet"), &blob).unwrap();
     let (mixed, report) = read(&[signins_dir]);

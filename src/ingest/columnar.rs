@@ -1177,15 +1177,29 @@ mod tests {
     use chrono::TimeZone;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn scratch(name: &str) -> PathBuf {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "ca-replay-columnar-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
+    /// A scratch folder under the system temp dir, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new() -> Scratch {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "ca-replay-columnar-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+        fn file(&self, name: &str) -> PathBuf {
+            self.0.join(name)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 
     /// A sign-in with every field set, and a 100-ns timestamp as Graph logs them.
@@ -1250,7 +1264,8 @@ mod tests {
             ("a.parquet", Format::Parquet),
             ("a.arrow", Format::ArrowIpc),
         ] {
-            let path = scratch(name);
+            let dir = Scratch::new();
+            let path = dir.file(name);
             let w = write(&path, format, &signins).unwrap();
             assert_eq!(w.rows, 2);
             let back = read(&path).unwrap();
@@ -1258,6 +1273,70 @@ mod tests {
             assert!(back.skipped.is_empty());
             assert!(!path.with_file_name(format!(".{name}.partial")).exists());
         }
+    }
+
+    /// Stops compiling when `SignIn`, `Device` or `AppliedPolicy` gains a field: give it a
+    /// column in `COLUMNS` (a new schema version), set it in `full()`, then list it here.
+    #[test]
+    fn every_field_has_a_column() {
+        let SignIn {
+            id: _,
+            created_at: _,
+            user_id: _,
+            user_principal_name: _,
+            user_display_name: _,
+            user_type: _,
+            home_tenant_id: _,
+            resource_tenant_id: _,
+            cross_tenant_access_type: _,
+            app_id: _,
+            app_display_name: _,
+            resource_id: _,
+            resource_display_name: _,
+            audiences: _,
+            ip_address: _,
+            country: _,
+            client_app_used: _,
+            client_app: _, // derived, recomputed when read
+            user_agent: _,
+            platform: _, // derived, recomputed when read
+            device,
+            is_interactive: _,
+            event_type: _,
+            service_principal_id: _,
+            sign_in_risk: _,
+            risk_level_aggregated: _,
+            error_code: _,
+            failure_reason: _,
+            authentication_requirement: _,
+            mfa_satisfied: _,
+            authentication_methods: _,
+            transfer_method: _,
+            auth_context: _,
+            through_global_secure_access: _,
+            session_id: _,
+            correlation_id: _,
+            applied_policies,
+        } = full();
+        let Device {
+            device_id: _,
+            display_name: _,
+            operating_system: _,
+            browser: _,
+            is_compliant: _,
+            is_managed: _,
+            trust_type: _,
+        } = device;
+        let AppliedPolicy {
+            id: _,
+            display_name: _,
+            result: _,
+            enforced_grant_controls: _,
+            conditions_satisfied: _,
+            conditions_not_satisfied: _,
+        } = &applied_policies[0];
+        // 37 fields, less the 2 derived ones, with `device` flattened into 7 columns.
+        assert_eq!(schema().fields().len(), 37 - 2 - 1 + 7);
     }
 
     #[test]
@@ -1271,10 +1350,11 @@ mod tests {
             Some(Format::ArrowIpc)
         );
         assert_eq!(Format::from_extension(Path::new("x.json")), None);
-        let path = scratch("no-extension");
+        let dir = Scratch::new();
+        let path = dir.file("no-extension");
         write(&path, Format::ArrowIpc, &[full()]).unwrap();
         assert_eq!(Format::sniff(&path).unwrap(), Some(Format::ArrowIpc));
-        let fake = scratch("fake.parquet");
+        let fake = dir.file("fake.parquet");
         std::fs::write(&fake, b"{}").unwrap();
         let e = read(&fake).unwrap_err().to_string();
         assert!(e.contains("fake.parquet") && e.contains("`PAR1`"), "{e}");

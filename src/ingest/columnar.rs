@@ -1360,9 +1360,8 @@ mod tests {
         assert!(e.contains("fake.parquet") && e.contains("`PAR1`"), "{e}");
     }
 
-    /// A batch written by another tool: nulls and unknown words become row diagnostics.
-    #[test]
-    fn nulls_and_unknown_words_are_row_diagnostics() {
+    /// Three rows as another tool might write them: good, an unknown risk word, a null country.
+    fn batch_with_bad_rows() -> RecordBatch {
         let schema = schema();
         let good = full();
         let mut builders: Vec<Builder> = COLUMNS.iter().map(Builder::new).collect();
@@ -1382,8 +1381,13 @@ mod tests {
             .map(|f| f.as_ref().clone().with_nullable(true))
             .collect();
         let loose = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
-        let batch = RecordBatch::try_new(loose, columns).unwrap();
-        let d = decode(Path::new("x.parquet"), &batch).unwrap();
+        RecordBatch::try_new(loose, columns).unwrap()
+    }
+
+    /// Nulls and unknown words become row diagnostics, not panics or defaults.
+    #[test]
+    fn nulls_and_unknown_words_are_row_diagnostics() {
+        let d = decode(Path::new("x.parquet"), &batch_with_bad_rows()).unwrap();
         assert_eq!(d.signins.len(), 1);
         assert_eq!(d.signins[0].sign_in_risk, Some(RiskLevel::Low));
         let got: Vec<(usize, &str, &str)> = d
@@ -1395,6 +1399,41 @@ mod tests {
             got,
             vec![(2, "sign_in_risk", "\"severe\""), (3, "country", "null")]
         );
+    }
+
+    /// Through `read_signins`: diagnostics carry the file and the row in the file (across row
+    /// groups); `--strict` stops at the first.
+    #[test]
+    fn bad_rows_through_read_signins() {
+        let dir = Scratch::new();
+        let path = dir.file("foreign.parquet");
+        let batch = batch_with_bad_rows();
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(3))
+            .build();
+        let file = File::create(&path).unwrap();
+        let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+        w.write(&batch).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+
+        let (signins, report) =
+            super::super::read_signins(std::slice::from_ref(&path), IngestOptions::default())
+                .unwrap();
+        assert_eq!(
+            (signins.len(), report.duplicates, report.records),
+            (1, 1, 6)
+        );
+        let rows: Vec<usize> = report.skipped.iter().map(|d| d.record).collect();
+        assert_eq!(rows, vec![2, 3, 5, 6]);
+        assert!(report.skipped.iter().all(|d| d.file == path));
+        let strict = IngestOptions { strict: true };
+        match super::super::read_signins(std::slice::from_ref(&path), strict) {
+            Err(IngestError::Strict(d)) => {
+                assert_eq!((d.record, d.field.as_str()), (2, "sign_in_risk"))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -4,8 +4,9 @@ use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
 
-use super::{ExitCode, GenerateArgs};
+use super::{ExitCode, GenerateArgs, SignInFormatArg};
 use crate::generate::{self, Options};
+use crate::ingest::columnar::Format;
 
 pub fn generate(a: &GenerateArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
@@ -19,6 +20,11 @@ pub fn generate(a: &GenerateArgs) -> anyhow::Result<ExitCode> {
             signins: a.signins,
             start,
             gzip: a.gzip,
+            columnar: match a.format {
+                SignInFormatArg::Ndjson => None,
+                SignInFormatArg::Parquet => Some(Format::Parquet),
+                SignInFormatArg::Arrow => Some(Format::ArrowIpc),
+            },
         },
     )?;
     eprintln!(

@@ -74,9 +74,20 @@ pub struct GenerateArgs {
     /// Compress sign-in files (.ndjson.gz).
     #[arg(long)]
     pub gzip: bool,
+    /// Sign-in file format: Graph NDJSON as exported, or ca-replay's own Parquet or Arrow IPC
+    /// (what `convert` makes of the NDJSON; `--gzip` does not apply).
+    #[arg(long, value_enum, default_value_t = SignInFormatArg::Ndjson)]
+    pub format: SignInFormatArg,
     /// The tenant folder to write (new, empty, or written by an earlier `generate`).
     #[arg(long)]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignInFormatArg {
+    Ndjson,
+    Parquet,
+    Arrow,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

@@ -25,6 +25,7 @@ use rayon::prelude::*;
 
 use crate::domain::{ClientApp, Impact, Platform, PolicyState, RiskLevel};
 use crate::engine::{self, combine, Env, Facts, SetKind};
+use crate::ingest::columnar::{ColumnarError, Format, SignInWriter};
 use crate::policy::BuildOptions;
 use crate::signin::{AppliedPolicy, Device, EventType, SignIn};
 use crate::tenant::Tenant;
@@ -43,6 +44,9 @@ pub struct Options {
     pub start: DateTime<Utc>,
     /// Write `.ndjson.gz` (parallel gzip members) instead of `.ndjson`.
     pub gzip: bool,
+    /// Write each day's sign-ins as one Parquet or Arrow IPC file in ca-replay's own schema
+    /// (what `ca-replay convert` would make of the NDJSON) instead of Graph NDJSON.
+    pub columnar: Option<Format>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -64,6 +68,8 @@ pub enum GenerateError {
     },
     #[error("the generated tenant does not load: {0}")]
     Tenant(#[from] crate::tenant::TenantError),
+    #[error(transparent)]
+    Columnar(#[from] ColumnarError),
 }
 
 const MARKER: &str = ".ca-replay-generated";
@@ -84,35 +90,74 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
     let model = Model::new(&built, &tenant);
     for (day, count) in day_counts(o).iter().enumerate() {
         let date = o.start + Duration::days(day as i64);
-        let ext = if o.gzip { "ndjson.gz" } else { "ndjson" };
+        let ext = match (o.columnar, o.gzip) {
+            (Some(Format::Parquet), _) => "parquet",
+            (Some(Format::ArrowIpc), _) => "arrow",
+            (None, true) => "ndjson.gz",
+            (None, false) => "ndjson",
+        };
         let path = out.join(format!(
             "signins/signins-{:04}-{:02}-{:02}.{ext}",
             date.year(),
             date.month(),
             date.day()
         ));
-        let chunks = draw_day(&model, &rng, o, day, *count, |signins| {
-            let mut buf = Vec::with_capacity(signins.len() * 1400);
-            for s in &signins {
-                write::signin_json(s, &mut buf);
-                buf.push(b'\n');
-            }
-            if o.gzip {
-                gzip(&buf)
-            } else {
-                buf
-            }
-        });
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io(&path))?);
-        for c in &chunks {
-            f.write_all(c).map_err(io(&path))?;
-            summary.bytes += c.len() as u64;
-        }
-        f.flush().map_err(io(&path))?;
+        summary.bytes += match o.columnar {
+            Some(format) => write_day_columnar(&path, format, &model, &rng, o, day, *count)?,
+            None => write_day_ndjson(&path, &model, &rng, o, day, *count)?,
+        };
         summary.files += 1;
         summary.signins += *count as u64;
     }
     Ok(summary)
+}
+
+/// One day of Graph NDJSON, serialized (and gzipped) chunk by chunk in parallel; its size.
+fn write_day_ndjson(
+    path: &Path,
+    model: &Model,
+    rng: &Rng,
+    o: &Options,
+    day: usize,
+    count: usize,
+) -> Result<u64, GenerateError> {
+    let chunks = draw_day(model, rng, o, day, count, |signins| {
+        let mut buf = Vec::with_capacity(signins.len() * 1400);
+        for s in &signins {
+            write::signin_json(s, &mut buf);
+            buf.push(b'\n');
+        }
+        if o.gzip {
+            gzip(&buf)
+        } else {
+            buf
+        }
+    });
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(io(path))?);
+    let mut bytes = 0;
+    for c in &chunks {
+        f.write_all(c).map_err(io(path))?;
+        bytes += c.len() as u64;
+    }
+    f.flush().map_err(io(path))?;
+    Ok(bytes)
+}
+
+/// One day as a Parquet or Arrow IPC file through the streaming writer; its size.
+fn write_day_columnar(
+    path: &Path,
+    format: Format,
+    model: &Model,
+    rng: &Rng,
+    o: &Options,
+    day: usize,
+    count: usize,
+) -> Result<u64, GenerateError> {
+    let mut w = SignInWriter::create(path, format)?;
+    for chunk in draw_day(model, rng, o, day, count, |s| s) {
+        w.write(&chunk)?;
+    }
+    Ok(w.finish()?.bytes)
 }
 
 /// The sign-ins that `generate` writes for `users`, `count` and `seed` over 7 days from
@@ -131,6 +176,7 @@ pub fn sample_signins(users: usize, count: u64, seed: u64) -> Result<Vec<SignIn>
             .single()
             .unwrap_or_default(),
         gzip: false,
+        columnar: None,
     };
     let dir = std::env::temp_dir().join(format!(
         "ca-replay-sample-{}-{}",
@@ -845,6 +891,7 @@ mod tests {
             signins: Some(2500),
             start: Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap(),
             gzip: true,
+            columnar: None,
         }
     }
 

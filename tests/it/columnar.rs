@@ -31,8 +31,9 @@ fn scratch() -> PathBuf {
     dir
 }
 
-/// The tenant that `sample_signins(USERS, COUNT, SEED)` draws from, on disk as Graph NDJSON.
-fn tenant(dir: &Path) -> PathBuf {
+/// The tenant that `sample_signins(USERS, COUNT, SEED)` draws from, on disk with its sign-ins as
+/// Graph NDJSON, or as Parquet / Arrow IPC.
+fn tenant_as(dir: &Path, columnar: Option<Format>) -> PathBuf {
     let out = dir.join("tenant");
     generate::generate(
         &out,
@@ -43,10 +44,15 @@ fn tenant(dir: &Path) -> PathBuf {
             signins: Some(COUNT),
             start: Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap(),
             gzip: false,
+            columnar,
         },
     )
     .unwrap();
     out
+}
+
+fn tenant(dir: &Path) -> PathBuf {
+    tenant_as(dir, None)
 }
 
 fn read(
@@ -91,6 +97,25 @@ fn generated_signins_round_trip_and_match_the_graph_reader() {
         "the Graph reader disagrees with sample_signins"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `generate --format parquet|arrow` writes through the streaming writer what it would otherwise
+/// write as NDJSON: one file per day, the same sign-ins.
+#[test]
+fn generate_writes_columnar_days() {
+    let want = sample_signins(USERS, COUNT, SEED).unwrap();
+    for (format, ext) in [(Format::Parquet, "parquet"), (Format::ArrowIpc, "arrow")] {
+        let dir = scratch();
+        let signins = tenant_as(&dir, Some(format)).join("signins");
+        let (got, report) = read(std::slice::from_ref(&signins));
+        assert_eq!(report.files.len(), 7);
+        assert!(report
+            .files
+            .iter()
+            .all(|(f, _)| f.extension().unwrap() == ext));
+        assert!(got == want, "{ext} days differ from sample_signins");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// Many row groups: file order is kept across the parallel decode.

@@ -123,7 +123,7 @@ pub enum ColumnarError {
         why: String,
     },
     #[error(
-        "`{path}` is named like a {format} file but does not start with its magic bytes `{magic}`"
+        "`{path}` is named as {format} but does not start with the magic bytes `{magic}`\nhint: ca-replay reads Parquet and the Arrow IPC file format (not the stream format) as `ca-replay convert` writes them; rename a file that is neither"
     )]
     NotColumnar {
         path: PathBuf,

@@ -266,7 +266,7 @@ fn signins(n: usize, seed: u64) -> Vec<Value> {
                 "createdDateTime": format!("2026-11-{:02}T{:02}:{:02}:00Z", 1 + r.below(28), r.below(24), r.below(60)),
                 "userId": guid(1, user),
                 "userPrincipalName": format!("user{user}@contoso.com"),
-                "userType": if user % 50 == 0 {"guest"} else {"member"},
+                "userType": if user.is_multiple_of(50) {"guest"} else {"member"},
                 "resourceId": APPS[r.below(APPS.len())],
                 "clientAppUsed": clients[r.below(clients.len())],
                 "isInteractive": interactive,

@@ -26,6 +26,19 @@ impl EventType {
             EventType::ManagedIdentity => "managedIdentity",
         }
     }
+    pub const ALL: [EventType; 4] = [
+        EventType::InteractiveUser,
+        EventType::NonInteractiveUser,
+        EventType::ServicePrincipal,
+        EventType::ManagedIdentity,
+    ];
+    /// Parses [`EventType::as_str`]'s spelling, case-insensitively.
+    pub fn parse(s: &str) -> Option<EventType> {
+        let s = s.trim();
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
     pub fn is_workload(self) -> bool {
         matches!(
             self,

@@ -57,7 +57,7 @@ pub fn read_text(path: &Path) -> Result<String, SourceError> {
 /// of ASCII text give the byte order away, as Windows tools sometimes write it).
 pub fn decode(path: &Path, bytes: &[u8]) -> Result<String, SourceError> {
     let utf16 = |body: &[u8], little: bool, encoding: &'static str| {
-        if body.len() % 2 != 0 {
+        if !body.len().is_multiple_of(2) {
             return Err(SourceError::Encoding {
                 path: path.to_path_buf(),
                 encoding,
@@ -93,7 +93,7 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<String, SourceError> {
         return utf16(body, false, "UTF-16BE");
     }
     let body = bytes.strip_prefix(&[0xef, 0xbb, 0xbf]).unwrap_or(bytes);
-    if body.len() >= 4 && body.len() % 2 == 0 {
+    if body.len() >= 4 && body.len().is_multiple_of(2) {
         if body[1] == 0 && body[3] == 0 && body[0] != 0 {
             return utf16(body, true, "UTF-16LE");
         }

@@ -22,6 +22,8 @@ pub fn generate(a: &GenerateArgs) -> anyhow::Result<ExitCode> {
             format: match a.format {
                 super::SigninFormatArg::Graph => generate::Format::Graph,
                 super::SigninFormatArg::Diagnostic => generate::Format::Diagnostic,
+                super::SigninFormatArg::Parquet => generate::Format::Parquet,
+                super::SigninFormatArg::Arrow => generate::Format::Arrow,
             },
         },
     )?;

@@ -1,6 +1,7 @@
 //! Command-line interface: clap definitions here, one file per subcommand. Exit codes are a type:
 //! 0 ok, 1 a gate crossed (or blocking findings for `validate`), 2 error.
 
+pub mod convert;
 pub mod explain;
 pub mod generate;
 pub mod run;
@@ -40,6 +41,8 @@ pub enum Command {
     /// Show one sign-in against every policy: which condition decided, which exclusion fired,
     /// which control is missing.
     Explain(ExplainArgs),
+    /// Convert sign-in exports into one Parquet or Arrow IPC file (the fast path for `run`).
+    Convert(ConvertArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -56,6 +59,19 @@ pub struct ExplainArgs {
     /// Count unsupported fields as warnings.
     #[arg(long)]
     pub allow_unsupported: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConvertArgs {
+    /// Sign-in files or folders, in any format `run` reads.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The file to write: `.parquet`, or `.arrow` / `.arrows` / `.ipc` for Arrow IPC.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Stop at the first sign-in record that cannot be read.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -78,7 +94,8 @@ pub struct GenerateArgs {
     /// Compress sign-in files (gzip).
     #[arg(long)]
     pub gzip: bool,
-    /// Sign-in export format.
+    /// Sign-in file format: Graph NDJSON as exported, diagnostic-settings records, or
+    /// ca-replay's own Parquet or Arrow IPC (what `convert` makes; `--gzip` does not apply).
     #[arg(long, value_enum, default_value_t = SigninFormatArg::Graph)]
     pub format: SigninFormatArg,
     /// The tenant folder to write (new, empty, or written by an earlier `generate`).
@@ -93,6 +110,10 @@ pub enum SigninFormatArg {
     Graph,
     /// Diagnostic-settings records (`properties` holds the sign-in), as a storage account keeps them.
     Diagnostic,
+    /// ca-replay's own Parquet schema, one file per day.
+    Parquet,
+    /// The same schema as Arrow IPC.
+    Arrow,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -172,6 +193,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Validate(a)) => validate::validate(&a),
         Some(Command::Generate(a)) => generate::generate(&a),
         Some(Command::Explain(a)) => explain::explain(&a),
+        Some(Command::Convert(a)) => convert::convert(&a),
         None => run::run(&RunArgs::parse_from(["run"])),
     }
 }

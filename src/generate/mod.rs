@@ -25,6 +25,7 @@ use rayon::prelude::*;
 
 use crate::domain::{ClientApp, Impact, Platform, PolicyState, RiskLevel};
 use crate::engine::{self, combine, Env, Facts, SetKind};
+use crate::ingest::columnar::{self, ColumnarError, SignInWriter};
 use crate::policy::BuildOptions;
 use crate::signin::{AppliedPolicy, Device, EventType, SignIn};
 use crate::tenant::Tenant;
@@ -56,6 +57,21 @@ pub enum Format {
     /// Diagnostic-settings records (`properties` holds the sign-in), NDJSON as a storage account
     /// archives them, one file per day (`diagnostic-YYYY-MM-DD.json`).
     Diagnostic,
+    /// ca-replay's own Parquet schema (`signins-YYYY-MM-DD.parquet`), through the streaming
+    /// writer: the fast input for repeated runs and benches at scale.
+    Parquet,
+    /// The same schema as Arrow IPC (`signins-YYYY-MM-DD.arrow`).
+    Arrow,
+}
+
+impl Format {
+    fn columnar(self) -> Option<columnar::Format> {
+        match self {
+            Format::Parquet => Some(columnar::Format::Parquet),
+            Format::Arrow => Some(columnar::Format::ArrowIpc),
+            Format::Graph | Format::Diagnostic => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -77,6 +93,8 @@ pub enum GenerateError {
     },
     #[error("the generated tenant does not load: {0}")]
     Tenant(#[from] crate::tenant::TenantError),
+    #[error(transparent)]
+    Columnar(#[from] ColumnarError),
 }
 
 const MARKER: &str = ".ca-replay-generated";
@@ -92,6 +110,224 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GenerateError + '_ {
 /// Writes a tenant folder at `out`.
 pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
     prepare_folder(out)?;
+    let (built, rng, mut summary) = write_tenant(out, o)?;
+    let tenant = Tenant::load(out, BuildOptions::default())?;
+    let model = Model::new(&built, &tenant);
+    let per_day = day_counts(o);
+    let (stem, ext) = match o.format {
+        Format::Graph => ("signins", "ndjson"),
+        Format::Diagnostic => ("diagnostic", "json"),
+        Format::Parquet => ("signins", "parquet"),
+        Format::Arrow => ("signins", "arrow"),
+    };
+    let gz = if o.gzip && o.format.columnar().is_none() {
+        ".gz"
+    } else {
+        ""
+    };
+    let paths: Vec<PathBuf> = (0..per_day.len())
+        .map(|day| {
+            let date = o.start + Duration::days(day as i64);
+            out.join(format!(
+                "signins/{stem}-{:04}-{:02}-{:02}.{ext}{gz}",
+                date.year(),
+                date.month(),
+                date.day()
+            ))
+        })
+        .collect();
+    let jobs = jobs(&rng, o, &per_day);
+    let render = |(day, r, times): &Job| {
+        let mut r = r.clone();
+        let signins: Vec<SignIn> = times.iter().map(|t| model.signin(&mut r, *t)).collect();
+        if o.format.columnar().is_some() {
+            return (*day, Chunk::Rows(signins));
+        }
+        let mut buf = Vec::with_capacity(times.len() * 3600);
+        for s in &signins {
+            match o.format {
+                Format::Diagnostic => write::diagnostic_json(s, &mut buf),
+                _ => write::signin_json(s, &mut buf),
+            }
+            buf.push(b'\n');
+        }
+        (*day, Chunk::Bytes(if o.gzip { gzip(&buf) } else { buf }))
+    };
+    // Render a window of chunks in parallel while the previous window is written.
+    let window = rayon::current_num_threads() * 2;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Chunk)>>(1);
+    let written = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| write_days(&paths, o.format, rx));
+        for w in jobs.chunks(window) {
+            if tx.send(w.par_iter().map(render).collect()).is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        writer.join()
+    });
+    let bytes = match written {
+        Ok(result) => result?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    summary.bytes += bytes;
+    summary.files += paths.len();
+    summary.signins += per_day.iter().sum::<usize>() as u64;
+    Ok(summary)
+}
+
+/// One chunk of a day's sign-ins: its random stream and its times.
+type Job = (usize, Rng, Vec<i64>);
+
+/// A rendered chunk: bytes of a text format, or rows for a columnar writer.
+enum Chunk {
+    Bytes(Vec<u8>),
+    Rows(Vec<SignIn>),
+}
+
+/// Every chunk of every day, in output order, each with its own random stream (so the result
+/// does not depend on scheduling).
+fn jobs(rng: &Rng, o: &Options, per_day: &[usize]) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for (day, count) in per_day.iter().enumerate() {
+        let date = o.start + Duration::days(day as i64);
+        let day_rng = rng.fork(day as u64 + 1);
+        let times = day_times(&mut day_rng.fork(0), date, *count);
+        for (c, chunk) in times.chunks(CHUNK).enumerate() {
+            jobs.push((day, day_rng.fork(c as u64 + 1), chunk.to_vec()));
+        }
+    }
+    jobs
+}
+
+/// Where one day's chunks go.
+enum Sink {
+    Text(std::io::BufWriter<std::fs::File>),
+    Columnar(SignInWriter),
+}
+
+impl Sink {
+    fn open(path: &Path, format: Format) -> Result<Sink, GenerateError> {
+        Ok(match format.columnar() {
+            Some(f) => Sink::Columnar(SignInWriter::create(path, f)?),
+            None => Sink::Text(std::io::BufWriter::with_capacity(
+                1 << 20,
+                std::fs::File::create(path).map_err(io(path))?,
+            )),
+        })
+    }
+
+    fn write(&mut self, path: &Path, chunk: Chunk) -> Result<u64, GenerateError> {
+        match (self, chunk) {
+            (Sink::Text(f), Chunk::Bytes(b)) => {
+                f.write_all(&b).map_err(io(path))?;
+                Ok(b.len() as u64)
+            }
+            (Sink::Columnar(w), Chunk::Rows(rows)) => {
+                w.write(&rows)?;
+                Ok(0)
+            }
+            _ => Err(GenerateError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::other("a chunk of the wrong kind for its file"),
+            }),
+        }
+    }
+
+    /// Closes the file; the bytes a columnar file ended up with (text bytes are counted as written).
+    fn finish(self, path: &Path) -> Result<u64, GenerateError> {
+        match self {
+            Sink::Text(mut f) => {
+                f.flush().map_err(io(path))?;
+                Ok(0)
+            }
+            Sink::Columnar(w) => Ok(w.finish()?.bytes),
+        }
+    }
+}
+
+/// Writes rendered chunks, in order, to their day's file; every day gets a file (maybe empty).
+fn write_days(
+    paths: &[PathBuf],
+    format: Format,
+    rx: std::sync::mpsc::Receiver<Vec<(usize, Chunk)>>,
+) -> Result<u64, GenerateError> {
+    let mut bytes = 0;
+    let mut current = 0;
+    let mut sink = match paths.first() {
+        Some(p) => Some(Sink::open(p, format)?),
+        None => None,
+    };
+    for window in rx {
+        for (day, chunk) in window {
+            while current < day {
+                if let Some(s) = sink.take() {
+                    bytes += s.finish(&paths[current])?;
+                }
+                current += 1;
+                sink = Some(Sink::open(&paths[current], format)?);
+            }
+            if let Some(s) = sink.as_mut() {
+                bytes += s.write(&paths[day], chunk)?;
+            }
+        }
+    }
+    if let Some(s) = sink.take() {
+        bytes += s.finish(&paths[current])?;
+    }
+    for path in paths.iter().skip(current + 1) {
+        bytes += Sink::open(path, format)?.finish(path)?;
+    }
+    Ok(bytes)
+}
+
+/// The sign-ins that `generate` writes for `users`, `count` and `seed` over 7 days from
+/// 2026-11-02, in memory and in the same order (for tests and benches). The tenant files go to
+/// a scratch folder under the system temp dir, removed again: the model draws from the loaded
+/// tenant.
+pub fn sample_signins(users: usize, count: u64, seed: u64) -> Result<Vec<SignIn>, GenerateError> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let o = Options {
+        users,
+        days: 7,
+        seed,
+        signins: Some(count),
+        start: Utc
+            .with_ymd_and_hms(2026, 11, 2, 0, 0, 0)
+            .single()
+            .unwrap_or_default(),
+        gzip: false,
+        format: Format::Graph,
+    };
+    let dir = std::env::temp_dir().join(format!(
+        "ca-replay-sample-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let drawn = (|| {
+        prepare_folder(&dir)?;
+        let (built, rng, _) = write_tenant(&dir, &o)?;
+        let tenant = Tenant::load(&dir, BuildOptions::default())?;
+        let model = Model::new(&built, &tenant);
+        let chunks: Vec<Vec<SignIn>> = jobs(&rng, &o, &day_counts(&o))
+            .par_iter()
+            .map(|(_, r, times)| {
+                let mut r = r.clone();
+                times.iter().map(|t| model.signin(&mut r, *t)).collect()
+            })
+            .collect();
+        Ok(chunks.into_iter().flatten().collect())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    drawn
+}
+
+/// Writes the directory files, policies, `ca-replay.toml` and the marker; returns the built
+/// tenant and the random stream the sign-ins are drawn from.
+fn write_tenant(
+    out: &Path,
+    o: &Options,
+) -> Result<(tenant::Generated, Rng, Summary), GenerateError> {
     let mut rng = Rng::new(o.seed);
     let built = tenant::build(&mut rng, o.users, o.start);
     let mut summary = Summary {
@@ -126,112 +362,7 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
     );
     write_file(&out.join("ca-replay.toml"), toml.as_bytes())?;
     write_file(&out.join(MARKER), b"written by ca-replay generate\n")?;
-
-    let tenant = Tenant::load(out, BuildOptions::default())?;
-    let model = Model::new(&built, &tenant);
-    let per_day = day_counts(o);
-    let (stem, ext) = match o.format {
-        Format::Graph => ("signins", "ndjson"),
-        Format::Diagnostic => ("diagnostic", "json"),
-    };
-    let gz = if o.gzip { ".gz" } else { "" };
-    let paths: Vec<PathBuf> = (0..per_day.len())
-        .map(|day| {
-            let date = o.start + Duration::days(day as i64);
-            out.join(format!(
-                "signins/{stem}-{:04}-{:02}-{:02}.{ext}{gz}",
-                date.year(),
-                date.month(),
-                date.day()
-            ))
-        })
-        .collect();
-    // Jobs in output order: (day, chunk of that day's times), each with its own random stream.
-    let mut jobs = Vec::new();
-    for (day, count) in per_day.iter().enumerate() {
-        let date = o.start + Duration::days(day as i64);
-        let day_rng = rng.fork(day as u64 + 1);
-        let times = day_times(&mut day_rng.fork(0), date, *count);
-        for (c, chunk) in times.chunks(CHUNK).enumerate() {
-            jobs.push((day, day_rng.fork(c as u64 + 1), chunk.to_vec()));
-        }
-    }
-    let render = |(day, r, times): &(usize, Rng, Vec<i64>)| {
-        let mut r = r.clone();
-        let mut buf = Vec::with_capacity(times.len() * 3600);
-        for t in times {
-            let s = model.signin(&mut r, *t);
-            match o.format {
-                Format::Graph => write::signin_json(&s, &mut buf),
-                Format::Diagnostic => write::diagnostic_json(&s, &mut buf),
-            }
-            buf.push(b'\n');
-        }
-        (*day, if o.gzip { gzip(&buf) } else { buf })
-    };
-    // Render a window of chunks in parallel while the previous window is written.
-    let window = rayon::current_num_threads() * 2;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Vec<u8>)>>(1);
-    let written = std::thread::scope(|scope| {
-        let writer = scope.spawn(|| write_days(&paths, rx));
-        for w in jobs.chunks(window) {
-            if tx.send(w.par_iter().map(render).collect()).is_err() {
-                break;
-            }
-        }
-        drop(tx);
-        writer.join()
-    });
-    let bytes = match written {
-        Ok(result) => result?,
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
-    summary.bytes += bytes;
-    summary.files += paths.len();
-    summary.signins += per_day.iter().sum::<usize>() as u64;
-    Ok(summary)
-}
-
-/// Writes rendered chunks, in order, to their day's file; every day gets a file (maybe empty).
-fn write_days(
-    paths: &[PathBuf],
-    rx: std::sync::mpsc::Receiver<Vec<(usize, Vec<u8>)>>,
-) -> Result<u64, GenerateError> {
-    let open = |day: usize| -> Result<std::io::BufWriter<std::fs::File>, GenerateError> {
-        let path = &paths[day];
-        Ok(std::io::BufWriter::with_capacity(
-            1 << 20,
-            std::fs::File::create(path).map_err(io(path))?,
-        ))
-    };
-    let mut bytes = 0;
-    let mut current = 0;
-    let mut file = match paths.is_empty() {
-        true => None,
-        false => Some(open(0)?),
-    };
-    for window in rx {
-        for (day, data) in window {
-            while current < day {
-                if let Some(mut f) = file.take() {
-                    f.flush().map_err(io(&paths[current]))?;
-                }
-                current += 1;
-                file = Some(open(current)?);
-            }
-            if let Some(f) = file.as_mut() {
-                f.write_all(&data).map_err(io(&paths[day]))?;
-            }
-            bytes += data.len() as u64;
-        }
-    }
-    if let Some(mut f) = file.take() {
-        f.flush().map_err(io(&paths[current]))?;
-    }
-    for day in current + 1..paths.len() {
-        open(day)?;
-    }
-    Ok(bytes)
+    Ok((built, rng, summary))
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

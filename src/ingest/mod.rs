@@ -5,8 +5,10 @@
 //! (Graph `signIn` records, arrays, Graph pages, NDJSON, diagnostic-settings envelopes, Log
 //! Analytics rows and query API results) is split into records and parsed in parallel
 //! ([`read_json_text`]); CSV is the portal's download or a Log Analytics query's export
-//! (`detect`). Files are read in parallel and merged in order.
+//! (`detect`); ca-replay's own Parquet and Arrow IPC files are told by their magic bytes
+//! (`columnar`). Files are read in parallel and merged in order.
 
+pub mod columnar;
 pub mod detect;
 pub mod graph;
 pub mod log_analytics;
@@ -88,6 +90,8 @@ pub enum IngestError {
     },
     #[error("`{path}` is not a sign-in export: {looked_like}")]
     NotSignIns { path: PathBuf, looked_like: String },
+    #[error(transparent)]
+    Columnar(#[from] columnar::ColumnarError),
 }
 
 /// Reads every sign-in file under the given paths. Files are read and parsed in parallel; the
@@ -106,7 +110,7 @@ pub fn signin_files(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, u64), IngestErro
         for file in source::files_under(root)? {
             // A file named on the command line is read whatever its name; under a folder,
             // only the extensions exports come with (README.md, notes.txt are not sign-ins).
-            if &file == root || is_export_name(&file) {
+            if &file == root || is_export_name(&file) || columnar::Format::sniff(&file)?.is_some() {
                 files.push(file);
             }
         }
@@ -188,6 +192,19 @@ pub struct FileRead {
 }
 
 fn read_file(path: &Path) -> Result<FileRead, IngestError> {
+    // ca-replay's own Parquet / Arrow IPC, by magic bytes; such a name without them is an error.
+    if columnar::Format::sniff(path)?.is_some() {
+        let d = columnar::read(path)?;
+        return Ok(FileRead {
+            records: d.rows,
+            signins: d.signins,
+            skipped: d.skipped,
+            notes: Vec::new(),
+        });
+    }
+    if let Some(f) = columnar::Format::from_extension(path) {
+        return Err(columnar::not_columnar(path, f).into());
+    }
     let text = source::read_text(path)?;
     read_text(path, &text)
 }

@@ -1,11 +1,12 @@
 //! Integration tests in one binary (build.md: one test binary links once): property tests of
 //! the engine's invariants, the device filter round-trip, and the real policy sets of
-//! `../shared/fixtures/policies/`, and sign-in ingest across every format.
+//! `../shared/fixtures/policies/`, and sign-in ingest across every format (Parquet and Arrow IPC too).
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod breakglass;
+mod columnar;
 mod device_filter;
 mod explain;
 mod fixtures;

@@ -7,7 +7,9 @@
 //! Each format is read `RUNS` times after one warm-up read (so the page cache holds the files
 //! for both tools); the table gives the median. ca-replay's side is `ingest::read_signins`
 //! into normalized `SignIn`s; DuckDB's is `CREATE TABLE AS SELECT * FROM read_json(..)` (or
-//! `read_parquet`) with all columns, on all cores. A custom harness rather than criterion:
+//! `read_parquet`) with all columns, on all cores. Formats: Graph NDJSON (plain and gzip),
+//! diagnostic-settings records, and ca-replay's Parquet and Arrow IPC. The portal CSV and Log
+//! Analytics shapes are not measured here: the generator does not write them. A custom harness rather than criterion:
 //! one iteration is seconds long and the comparison runs another program.
 
 use std::path::{Path, PathBuf};
@@ -35,12 +37,13 @@ fn data_dir(name: &str) -> PathBuf {
 /// Generates the tenant unless the same one is already there.
 fn tenant(count: u64, gzip: bool, format: generate::Format) -> PathBuf {
     let name = format!(
-        "ingest-{count}{}{}",
+        "ingest-{count}{}-{}",
         if gzip { "-gz" } else { "" },
-        if format == generate::Format::Diagnostic {
-            "-diagnostic"
-        } else {
-            ""
+        match format {
+            generate::Format::Graph => "graph",
+            generate::Format::Diagnostic => "diagnostic",
+            generate::Format::Parquet => "parquet",
+            generate::Format::Arrow => "arrow",
         }
     );
     let dir = data_dir(&name);

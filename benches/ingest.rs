@@ -108,6 +108,7 @@ fn duckdb(sql_source: &str) -> Result<(Duration, u64), String> {
         r#"
 import duckdb, time, statistics
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 def run():
     con.execute("DROP TABLE IF EXISTS t")
     t = time.perf_counter()
@@ -128,8 +129,14 @@ print(statistics.median(times), con.execute("SELECT count(*) FROM t").fetchone()
         return Err(err.lines().last().unwrap_or("failed").to_owned());
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.split_whitespace();
-    let secs: f64 = parts.next().and_then(|s| s.parse().ok()).ok_or("no time")?;
+    let last = text.lines().last().unwrap_or("");
+    let mut parts = last.split_whitespace();
+    let secs: f64 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| {
+        format!(
+            "unexpected output `{}`",
+            last.chars().take(80).collect::<String>()
+        )
+    })?;
     let rows: u64 = parts.next().and_then(|s| s.parse().ok()).ok_or("no rows")?;
     Ok((Duration::from_secs_f64(secs), rows))
 }
@@ -171,6 +178,37 @@ fn main() {
         duck: duckdb(&format!(
             "read_json('{glob}', format='newline_delimited', compression='gzip', maximum_object_size=104857600)"
         )),
+    });
+
+    let diagnostic = tenant(n, false, generate::Format::Diagnostic);
+    let dir = diagnostic.join("signins");
+    let glob = format!("{}/*.json", dir.display());
+    rows.push(Row {
+        format: "Diagnostic settings (NDJSON records)".into(),
+        mb: bytes_under(&dir) as f64 / 1e6,
+        ours: ours(&dir),
+        duck: duckdb(&format!(
+            "read_json('{glob}', format='newline_delimited', maximum_object_size=104857600)"
+        )),
+    });
+
+    let parquet = tenant(n, false, generate::Format::Parquet);
+    let dir = parquet.join("signins");
+    let glob = format!("{}/*.parquet", dir.display());
+    rows.push(Row {
+        format: "Parquet (ca-replay schema)".into(),
+        mb: bytes_under(&dir) as f64 / 1e6,
+        ours: ours(&dir),
+        duck: duckdb(&format!("read_parquet('{glob}')")),
+    });
+
+    let arrow = tenant(n, false, generate::Format::Arrow);
+    let dir = arrow.join("signins");
+    rows.push(Row {
+        format: "Arrow IPC (ca-replay schema)".into(),
+        mb: bytes_under(&dir) as f64 / 1e6,
+        ours: ours(&dir),
+        duck: Err("DuckDB has no Arrow IPC file reader built in".into()),
     });
 
     println!(

@@ -137,12 +137,33 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
         })
         .collect();
     let jobs = jobs(&rng, o, &per_day);
+    if let Some(format) = o.format.columnar() {
+        // Columnar files: encoding is the costly part and one writer is one thread, so days are
+        // written in parallel, each by its own writer, its chunks in order.
+        let bytes: Vec<Result<u64, GenerateError>> = paths
+            .par_iter()
+            .enumerate()
+            .map(|(day, path)| {
+                let mut w = SignInWriter::create(path, format)?;
+                for (_, r, times) in jobs.iter().filter(|(d, _, _)| *d == day) {
+                    let mut r = r.clone();
+                    let rows: Vec<SignIn> =
+                        times.iter().map(|t| model.signin(&mut r, *t)).collect();
+                    w.write(&rows)?;
+                }
+                Ok(w.finish()?.bytes)
+            })
+            .collect();
+        for b in bytes {
+            summary.bytes += b?;
+        }
+        summary.files += paths.len();
+        summary.signins += per_day.iter().sum::<usize>() as u64;
+        return Ok(summary);
+    }
     let render = |(day, r, times): &Job| {
         let mut r = r.clone();
         let signins: Vec<SignIn> = times.iter().map(|t| model.signin(&mut r, *t)).collect();
-        if o.format.columnar().is_some() {
-            return (*day, Chunk::Rows(signins));
-        }
         let mut buf = Vec::with_capacity(times.len() * 3600);
         for s in &signins {
             match o.format {
@@ -151,13 +172,13 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
             }
             buf.push(b'\n');
         }
-        (*day, Chunk::Bytes(if o.gzip { gzip(&buf) } else { buf }))
+        (*day, if o.gzip { gzip(&buf) } else { buf })
     };
     // Render a window of chunks in parallel while the previous window is written.
     let window = rayon::current_num_threads() * 2;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Chunk)>>(1);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Vec<u8>)>>(1);
     let written = std::thread::scope(|scope| {
-        let writer = scope.spawn(|| write_days(&paths, o.format, rx));
+        let writer = scope.spawn(|| write_days(&paths, rx));
         for w in jobs.chunks(window) {
             if tx.send(w.par_iter().map(render).collect()).is_err() {
                 break;
@@ -179,12 +200,6 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
 /// One chunk of a day's sign-ins: its random stream and its times.
 type Job = (usize, Rng, Vec<i64>);
 
-/// A rendered chunk: bytes of a text format, or rows for a columnar writer.
-enum Chunk {
-    Bytes(Vec<u8>),
-    Rows(Vec<SignIn>),
-}
-
 /// Every chunk of every day, in output order, each with its own random stream (so the result
 /// does not depend on scheduling).
 fn jobs(rng: &Rng, o: &Options, per_day: &[usize]) -> Vec<Job> {
@@ -200,83 +215,43 @@ fn jobs(rng: &Rng, o: &Options, per_day: &[usize]) -> Vec<Job> {
     jobs
 }
 
-/// Where one day's chunks go.
-enum Sink {
-    Text(std::io::BufWriter<std::fs::File>),
-    Columnar(SignInWriter),
-}
-
-impl Sink {
-    fn open(path: &Path, format: Format) -> Result<Sink, GenerateError> {
-        Ok(match format.columnar() {
-            Some(f) => Sink::Columnar(SignInWriter::create(path, f)?),
-            None => Sink::Text(std::io::BufWriter::with_capacity(
-                1 << 20,
-                std::fs::File::create(path).map_err(io(path))?,
-            )),
-        })
-    }
-
-    fn write(&mut self, path: &Path, chunk: Chunk) -> Result<u64, GenerateError> {
-        match (self, chunk) {
-            (Sink::Text(f), Chunk::Bytes(b)) => {
-                f.write_all(&b).map_err(io(path))?;
-                Ok(b.len() as u64)
-            }
-            (Sink::Columnar(w), Chunk::Rows(rows)) => {
-                w.write(&rows)?;
-                Ok(0)
-            }
-            _ => Err(GenerateError::Io {
-                path: path.to_path_buf(),
-                source: std::io::Error::other("a chunk of the wrong kind for its file"),
-            }),
-        }
-    }
-
-    /// Closes the file; the bytes a columnar file ended up with (text bytes are counted as written).
-    fn finish(self, path: &Path) -> Result<u64, GenerateError> {
-        match self {
-            Sink::Text(mut f) => {
-                f.flush().map_err(io(path))?;
-                Ok(0)
-            }
-            Sink::Columnar(w) => Ok(w.finish()?.bytes),
-        }
-    }
-}
-
 /// Writes rendered chunks, in order, to their day's file; every day gets a file (maybe empty).
 fn write_days(
     paths: &[PathBuf],
-    format: Format,
-    rx: std::sync::mpsc::Receiver<Vec<(usize, Chunk)>>,
+    rx: std::sync::mpsc::Receiver<Vec<(usize, Vec<u8>)>>,
 ) -> Result<u64, GenerateError> {
+    let open = |path: &Path| -> Result<std::io::BufWriter<std::fs::File>, GenerateError> {
+        Ok(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(path).map_err(io(path))?,
+        ))
+    };
     let mut bytes = 0;
     let mut current = 0;
-    let mut sink = match paths.first() {
-        Some(p) => Some(Sink::open(p, format)?),
+    let mut file = match paths.first() {
+        Some(p) => Some(open(p)?),
         None => None,
     };
     for window in rx {
-        for (day, chunk) in window {
+        for (day, data) in window {
             while current < day {
-                if let Some(s) = sink.take() {
-                    bytes += s.finish(&paths[current])?;
+                if let Some(mut f) = file.take() {
+                    f.flush().map_err(io(&paths[current]))?;
                 }
                 current += 1;
-                sink = Some(Sink::open(&paths[current], format)?);
+                file = Some(open(&paths[current])?);
             }
-            if let Some(s) = sink.as_mut() {
-                bytes += s.write(&paths[day], chunk)?;
+            if let Some(f) = file.as_mut() {
+                f.write_all(&data).map_err(io(&paths[day]))?;
             }
+            bytes += data.len() as u64;
         }
     }
-    if let Some(s) = sink.take() {
-        bytes += s.finish(&paths[current])?;
+    if let Some(mut f) = file.take() {
+        f.flush().map_err(io(&paths[current]))?;
     }
     for path in paths.iter().skip(current + 1) {
-        bytes += Sink::open(path, format)?.finish(path)?;
+        open(path)?;
     }
     Ok(bytes)
 }

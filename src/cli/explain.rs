@@ -11,11 +11,7 @@ pub fn explain(a: &ExplainArgs) -> anyhow::Result<ExitCode> {
         allow_unsupported: a.allow_unsupported,
     };
     let tenant = Tenant::load(&a.tenant, options)?;
-    let mut paths = Vec::new();
-    if tenant.signins_dir().exists() {
-        paths.push(tenant.signins_dir());
-    }
-    paths.extend(a.signins.iter().cloned());
+    let paths = super::run::signin_paths(&tenant, &a.signins)?;
     let (signins, _) = ingest::read_signins(&paths, IngestOptions::default())?;
     let s = explain::find(&signins, &a.signin)?;
     print!("{}", explain::text(&tenant, &signins, s));

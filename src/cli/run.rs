@@ -1,5 +1,6 @@
 //! `ca-replay run`: load the tenant, read its sign-ins, replay, write the reports.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -27,6 +28,23 @@ fn progress(quiet: bool, len: u64, what: &str, counts: &str) -> ProgressBar {
     bar
 }
 
+/// The tenant's `signins/` folder and the `--signins` given; an error when there is neither.
+pub(super) fn signin_paths(tenant: &Tenant, extra: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    if tenant.signins_dir().exists() {
+        paths.push(tenant.signins_dir());
+    }
+    paths.extend(extra.iter().cloned());
+    if paths.is_empty() {
+        anyhow::bail!(
+            "`{}` has no signins/ folder and no --signins was given\nhint: put sign-in exports under {}/signins/",
+            tenant.root.display(),
+            tenant.root.display()
+        );
+    }
+    Ok(paths)
+}
+
 /// `--run-name`, or the tenant folder's name and the date of the newest sign-in.
 fn run_name(a: &RunArgs, tenant: &Tenant, signins: &[crate::signin::SignIn]) -> String {
     if let Some(name) = &a.run_name {
@@ -51,18 +69,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         allow_unsupported: a.allow_unsupported,
     };
     let tenant = Tenant::load(&a.tenant, options)?;
-    let mut paths = Vec::new();
-    if tenant.signins_dir().exists() {
-        paths.push(tenant.signins_dir());
-    }
-    paths.extend(a.signins.iter().cloned());
-    if paths.is_empty() {
-        anyhow::bail!(
-            "`{}` has no signins/ folder and no --signins was given\nhint: put sign-in exports under {}/signins/",
-            a.tenant.display(),
-            a.tenant.display()
-        );
-    }
+    let paths = signin_paths(&tenant, &a.signins)?;
     let (_, total_bytes) = ingest::signin_files(&paths)?;
     let bar = progress(
         a.quiet,

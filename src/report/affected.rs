@@ -142,3 +142,57 @@ pub fn aggregate(policies: usize, signins: &[SignIn], replay: &Replay) -> Affect
         policies: breakdowns,
     }
 }
+
+/// One affected user across the proposed set: the worst impact, the most affected sign-ins
+/// under one policy, when first and last seen, and the policies (by display name).
+#[derive(Debug, Clone)]
+pub struct Ranked<'a> {
+    pub user_id: &'a str,
+    /// The user principal name, or the id when the log has none.
+    pub label: &'a str,
+    pub impact: Impact,
+    pub signins: u64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub policies: Vec<&'a str>,
+}
+
+/// The affected users, worst impact first, then most sign-ins, then by name.
+pub fn ranked<'a>(tenant: &'a crate::tenant::Tenant, affected: &'a Affected) -> Vec<Ranked<'a>> {
+    let mut who: BTreeMap<&str, Ranked> = BTreeMap::new();
+    for r in &affected.users {
+        let Some(p) = tenant.set.policies.get(r.policy) else {
+            continue;
+        };
+        let w = who.entry(r.user_id.as_str()).or_insert(Ranked {
+            user_id: &r.user_id,
+            label: if r.user_principal_name.is_empty() {
+                &r.user_id
+            } else {
+                &r.user_principal_name
+            },
+            impact: r.impact,
+            signins: 0,
+            first_seen: r.first_seen,
+            last_seen: r.last_seen,
+            policies: Vec::new(),
+        });
+        if r.impact.severity() > w.impact.severity() {
+            w.impact = r.impact;
+        }
+        w.signins = w.signins.max(r.signins);
+        w.first_seen = w.first_seen.min(r.first_seen);
+        w.last_seen = w.last_seen.max(r.last_seen);
+        w.policies.push(&p.display_name);
+    }
+    let mut out: Vec<Ranked> = who.into_values().collect();
+    out.sort_by(|a, b| {
+        b.impact
+            .severity()
+            .cmp(&a.impact.severity())
+            .then(b.signins.cmp(&a.signins))
+            .then(a.label.cmp(b.label))
+            .then(a.user_id.cmp(b.user_id))
+    });
+    out
+}

@@ -471,58 +471,21 @@ fn policy_rows(summary: &Value, affected: &Affected) -> Vec<PolicyRow> {
 }
 
 fn user_rows(tenant: &Tenant, affected: &Affected) -> (Vec<UserRow>, usize) {
-    struct Who<'a> {
-        upn: &'a str,
-        impact: Impact,
-        signins: u64,
-        first: chrono::DateTime<chrono::Utc>,
-        last: chrono::DateTime<chrono::Utc>,
-        policies: Vec<&'a str>,
-    }
-    let mut who: BTreeMap<&str, Who> = BTreeMap::new();
-    for r in &affected.users {
-        let Some(p) = tenant.set.policies.get(r.policy) else {
-            continue;
-        };
-        let w = who.entry(r.user_id.as_str()).or_insert(Who {
-            upn: &r.user_principal_name,
-            impact: r.impact,
-            signins: 0,
-            first: r.first_seen,
-            last: r.last_seen,
-            policies: Vec::new(),
-        });
-        if r.impact.severity() > w.impact.severity() {
-            w.impact = r.impact;
-        }
-        w.signins = w.signins.max(r.signins);
-        w.first = w.first.min(r.first_seen);
-        w.last = w.last.max(r.last_seen);
-        w.policies.push(&p.display_name);
-    }
-    let mut ranked: Vec<(&str, Who)> = who.into_iter().collect();
-    ranked.sort_by(|a, b| {
-        b.1.impact
-            .severity()
-            .cmp(&a.1.impact.severity())
-            .then(b.1.signins.cmp(&a.1.signins))
-            .then(a.1.upn.cmp(b.1.upn))
-            .then(a.0.cmp(b.0))
-    });
+    let ranked = affected::ranked(tenant, affected);
     let more = ranked.len().saturating_sub(USERS_SHOWN);
     let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M").to_string();
     let rows = ranked
         .into_iter()
         .take(USERS_SHOWN)
-        .map(|(id, w)| UserRow {
-            user: if w.upn.is_empty() { id } else { w.upn }.to_owned(),
+        .map(|w| UserRow {
+            user: w.label.to_owned(),
             impact: w.impact.as_str(),
             rank: w.impact.severity(),
             color: color(w.impact),
             signins: w.signins,
             signins_text: thousands(w.signins),
-            first_seen: time(w.first),
-            last_seen: time(w.last),
+            first_seen: time(w.first_seen),
+            last_seen: time(w.last_seen),
             policies: w.policies.join(", "),
             policy_count: w.policies.len(),
             policies_short: w

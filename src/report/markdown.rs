@@ -245,49 +245,18 @@ pub fn render(tenant: &Tenant, summary: &Value, affected: &Affected) -> String {
     }
 
     // The most affected users across the proposed set: worst impact, then sign-ins.
-    struct Who<'a> {
-        upn: &'a str,
-        impact: Impact,
-        signins: u64,
-        policies: Vec<&'a str>,
-    }
-    let mut who: BTreeMap<&str, Who> = BTreeMap::new();
-    for r in &affected.users {
-        let Some(p) = tenant.set.policies.get(r.policy) else {
-            continue;
-        };
-        let e = who.entry(r.user_id.as_str()).or_insert(Who {
-            upn: &r.user_principal_name,
-            impact: r.impact,
-            signins: 0,
-            policies: Vec::new(),
-        });
-        if r.impact.severity() > e.impact.severity() {
-            e.impact = r.impact;
-        }
-        e.signins = e.signins.max(r.signins);
-        e.policies.push(&p.display_name);
-    }
-    let mut ranked: Vec<(&str, Who)> = who.into_iter().collect();
-    ranked.sort_by(|a, b| {
-        b.1.impact
-            .severity()
-            .cmp(&a.1.impact.severity())
-            .then(b.1.signins.cmp(&a.1.signins))
-            .then(a.1.upn.cmp(b.1.upn))
-            .then(a.0.cmp(b.0))
-    });
+    let ranked = affected::ranked(tenant, affected);
     if !ranked.is_empty() {
         let _ = writeln!(w, "\n## Most affected users\n");
         let _ = writeln!(
             w,
             "| User | Worst impact | Sign-ins | Policies |\n|---|---|---:|---|"
         );
-        for (id, u) in ranked.iter().take(15) {
+        for u in ranked.iter().take(15) {
             let _ = writeln!(
                 w,
                 "| {} | {} | {} | {} |",
-                md(if u.upn.is_empty() { id } else { u.upn }),
+                md(u.label),
                 u.impact.as_str(),
                 thousands(u.signins),
                 u.policies

@@ -281,8 +281,153 @@ pub fn check(tenant: &Tenant, signins: &[SignIn], clocks: &HashMap<String, i64>)
         r.exclusions.push((name, left_out));
     }
     behavioural(tenant, &env, signins, &accounts, &mut r);
+    sweep(tenant, &env, &accounts, &mut r);
     r.findings.sort();
     r
+}
+
+/// Synthetic sign-ins of each account: every app the policies name (one stands for `All` and the
+/// bundles), every platform, client app type, named location (and an unknown one) and sign-in
+/// risk level, interactive, first factor passed, no MFA yet, against the proposed set less the
+/// policies meant only for these accounts. Where the proposed set would block
+/// one, or ask for a control the account cannot meet, one finding per (account, policy, impact)
+/// gives the first such sign-in and how many of the sweep's sign-ins it hits.
+fn sweep(tenant: &Tenant, env: &Env, accounts: &BTreeSet<UserIdx>, r: &mut Report) {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    use crate::directory::locations::LocationKind;
+    use crate::domain::{ClientApp, Platform, RiskLevel};
+    use crate::policy::AppRef;
+
+    // Exchange Online stands for `All` and the Office 365 bundle.
+    let mut apps: BTreeSet<String> =
+        BTreeSet::from(["00000002-0000-0ff1-ce00-000000000000".into()]);
+    for p in &tenant.set.policies {
+        for e in &p.apps.include {
+            if let AppRef::Id(id) = &e.target {
+                apps.insert(id.clone());
+            }
+        }
+    }
+    let platforms = ["Windows10", "MacOs", "Ios 18", "Android 15", "Linux", ""];
+    let clients = [
+        "Browser",
+        "Mobile Apps and Desktop clients",
+        "Exchange ActiveSync",
+        "IMAP4",
+    ];
+    // Where: an address in each IP location, a country of each country location, and nowhere known.
+    let mut places: Vec<(String, Option<IpAddr>, String)> =
+        vec![("an unknown address".into(), None, String::new())];
+    for n in &tenant.dir.named_locations {
+        match &n.kind {
+            LocationKind::Ip { v4, v6, .. } => {
+                let ip = v4
+                    .first()
+                    .map(|(lo, _)| IpAddr::V4(Ipv4Addr::from(*lo)))
+                    .or_else(|| v6.first().map(|(lo, _)| IpAddr::V6(Ipv6Addr::from(*lo))));
+                if let Some(ip) = ip {
+                    places.push((format!("`{}`", n.display_name), Some(ip), String::new()));
+                }
+            }
+            LocationKind::Country { countries, .. } => {
+                if let Some(c) = countries.iter().next() {
+                    places.push((format!("`{}` ({c})", n.display_name), None, c.clone()));
+                }
+            }
+            LocationKind::CompliantNetwork => {}
+        }
+    }
+    // Policies meant for these accounts only are by design: the sweep asks about the others.
+    let designed: Vec<bool> = tenant
+        .set
+        .policies
+        .iter()
+        .map(|p| only_break_glass(tenant, p, accounts))
+        .collect();
+    let risks = [
+        RiskLevel::None,
+        RiskLevel::Low,
+        RiskLevel::Medium,
+        RiskLevel::High,
+    ];
+    for &u in accounts {
+        let name = label(tenant, u);
+        let capable = tenant
+            .dir
+            .registration(u)
+            .is_some_and(|reg| reg.is_mfa_capable);
+        let mut hits: std::collections::BTreeMap<(String, &'static str), (u64, String)> =
+            Default::default();
+        let base = probe(tenant, u);
+        for app in &apps {
+            for os in platforms {
+                for client in clients {
+                    for (place, ip, country) in &places {
+                        for risk in risks {
+                            let mut s = base.clone();
+                            s.id = format!("sweep-{}", s.user_id);
+                            s.app_id = app.clone();
+                            s.resource_id = app.clone();
+                            s.client_app_used = client.into();
+                            s.client_app = ClientApp::from_client_app_used(client);
+                            s.device.operating_system = os.into();
+                            s.platform = Platform::detect(os, "");
+                            s.ip_address = *ip;
+                            s.country = country.clone();
+                            s.sign_in_risk = Some(risk);
+                            s.risk_level_aggregated = Some(risk);
+                            let f = Facts::prepare(env, &s, false);
+                            let evals: Vec<Option<Evaluation>> = tenant
+                                .set
+                                .policies
+                                .iter()
+                                .zip(&designed)
+                                .map(|(p, designed)| {
+                                    (p.state != PolicyState::Disabled && !designed)
+                                        .then(|| engine::evaluate(env, p, &f))
+                                })
+                                .collect();
+                            let o = combine(&tenant.set, &evals, SetKind::Proposed);
+                            let locked = match o.impact {
+                                Impact::Blocked
+                                | Impact::PasswordChange
+                                | Impact::MfaRegistration => true,
+                                Impact::MfaPrompt | Impact::InteractiveReauth => !capable,
+                                _ => false,
+                            };
+                            if !locked {
+                                continue;
+                            }
+                            let by = o
+                                .decided_by
+                                .and_then(|i| tenant.set.policies.get(i))
+                                .map(|p| p.display_name.clone())
+                                .unwrap_or_default();
+                            let example = format!(
+                                "app {app}, platform {}, client `{client}`, from {place}, sign-in risk {}",
+                                if os.is_empty() { "unknown" } else { s.platform.as_str() },
+                                risk.as_str()
+                            );
+                            let e = hits.entry((by, o.impact.as_str())).or_insert((0, example));
+                            e.0 += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let total = apps.len() * platforms.len() * clients.len() * places.len() * risks.len();
+        for ((policy, impact), (n, example)) in hits {
+            r.findings.push(Finding {
+                severity: "error",
+                account: name.clone(),
+                policy,
+                what: format!(
+                    "the proposed set would answer {n} of {total} synthetic sign-ins with {impact}, e.g. {example}"
+                ),
+            });
+        }
+    }
 }
 
 /// Every real sign-in of an account, with the current and proposed outcomes.

@@ -67,14 +67,26 @@ fn the_sample_mistake_is_found_for_both_accounts() {
     let r = run(&sample());
     assert_eq!(r.accounts, ["bg1@contoso.com", "bg2@contoso.com"]);
     let ca010 = "CA010: Block access for unknown or unsupported device platform";
+    // Each account twice: not excluded (static), and synthetic sign-ins from an unknown
+    // platform blocked by it (the sweep).
     assert_eq!(
         errors(&r),
         vec![
             ("bg1@contoso.com".to_owned(), ca010.to_owned()),
+            ("bg1@contoso.com".to_owned(), ca010.to_owned()),
+            ("bg2@contoso.com".to_owned(), ca010.to_owned()),
             ("bg2@contoso.com".to_owned(), ca010.to_owned()),
         ]
     );
     assert!(r.findings[0].what.contains("includeUsers[0] all users"));
+    assert!(
+        r.findings[1]
+            .what
+            .contains("synthetic sign-ins with blocked")
+            && r.findings[1].what.contains("platform unknown"),
+        "{}",
+        r.findings[1].what
+    );
     // Nested group exclusions are credited, with the nesting named.
     let (_, left_out) = &r.exclusions[0];
     assert!(left_out

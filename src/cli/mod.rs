@@ -161,6 +161,10 @@ pub struct RunArgs {
     /// Extra sign-in files or folders (in addition to the tenant's signins/).
     #[arg(long = "signins")]
     pub signins: Vec<PathBuf>,
+    /// Replay only these policies (id, display name, or the part of the name before a colon,
+    /// e.g. `CA010`); repeatable. The others are left out of both sets.
+    #[arg(long = "policy", value_name = "ID|NAME")]
+    pub policies: Vec<String>,
     /// No progress bars (they are only drawn when stderr is a terminal anyway).
     #[arg(long, short)]
     pub quiet: bool,

@@ -28,6 +28,39 @@ fn progress(quiet: bool, len: u64, what: &str, counts: &str) -> ProgressBar {
     bar
 }
 
+/// Keeps the policies `--policy` names (by id, display name, or the name's part before a
+/// colon, case-insensitively); a name that matches none is an error listing what there is.
+fn select_policies(tenant: &mut Tenant, wanted: &[String]) -> anyhow::Result<()> {
+    let matches = |p: &crate::policy::CompiledPolicy, w: &str| {
+        let w = w.trim();
+        p.id.eq_ignore_ascii_case(w)
+            || p.display_name.eq_ignore_ascii_case(w)
+            || p.display_name
+                .split_once(':')
+                .is_some_and(|(prefix, _)| prefix.trim().eq_ignore_ascii_case(w))
+    };
+    for w in wanted {
+        if !tenant.set.policies.iter().any(|p| matches(p, w)) {
+            let names: Vec<&str> = tenant
+                .set
+                .policies
+                .iter()
+                .map(|p| p.display_name.as_str())
+                .collect();
+            anyhow::bail!(
+                "--policy `{w}` matches no policy of `{}`; there are: {}",
+                tenant.root.display(),
+                names.join("; ")
+            );
+        }
+    }
+    tenant
+        .set
+        .policies
+        .retain(|p| wanted.iter().any(|w| matches(p, w)));
+    Ok(())
+}
+
 /// The tenant's `signins/` folder and the `--signins` given; an error when there is neither.
 pub(super) fn signin_paths(tenant: &Tenant, extra: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
@@ -68,7 +101,10 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let options = BuildOptions {
         allow_unsupported: a.allow_unsupported,
     };
-    let tenant = Tenant::load(&a.tenant, options)?;
+    let mut tenant = Tenant::load(&a.tenant, options)?;
+    if !a.policies.is_empty() {
+        select_policies(&mut tenant, &a.policies)?;
+    }
     let paths = signin_paths(&tenant, &a.signins)?;
     let (_, total_bytes) = ingest::signin_files(&paths)?;
     let bar = progress(

@@ -379,3 +379,49 @@ fn nightly_runs_report_the_trend_since_the_previous_one() {
     assert!(run(&["--run-name", "../escape"]).is_err());
     cleanup(root);
 }
+
+/// `--policy` replays a subset (by id, name, or the name's `CA010`-style prefix); a name that
+/// matches nothing is an error, not an empty report.
+#[test]
+fn policy_subset_replays_only_the_named_policies() {
+    use clap::Parser;
+    let out = scratch();
+    let sample = sample();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "ca-replay",
+            "run",
+            "--tenant",
+            sample.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        ca_replay::cli::main(ca_replay::cli::Cli::try_parse_from(args).unwrap())
+    };
+    run(&[
+        "--policy",
+        "ca010",
+        "--policy",
+        "a1b2c3d4-0000-4000-8000-000000000002",
+    ])
+    .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let names: Vec<&str> = v["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "CA002: Block legacy authentication",
+            "CA010: Block access for unknown or unsupported device platform"
+        ]
+    );
+    let e = run(&["--policy", "CA999"]).unwrap_err().to_string();
+    assert!(e.contains("CA999") && e.contains("CA001:"), "{e}");
+    cleanup(out);
+}

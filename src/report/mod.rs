@@ -5,6 +5,7 @@
 //! then rename), byte-identical for identical inputs: keys sorted, rows in sign-in order, no clock.
 
 pub mod affected;
+mod details_parquet;
 pub mod explain;
 mod html;
 mod markdown;
@@ -386,8 +387,8 @@ pub fn users_csv(tenant: &Tenant, affected: &Affected) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
-/// Writes `summary.json`, `report.md`, `report.html`, `details.csv` and `users.csv` into `out`,
-/// each atomically.
+/// Writes `summary.json`, `report.md`, `report.html`, `details.csv`, `details.parquet` and
+/// `users.csv` into `out`, each atomically.
 pub fn write(
     out: &Path,
     tenant: &Tenant,
@@ -416,6 +417,9 @@ pub fn write(
         &details_csv(tenant, signins, replay),
     )?;
     write_atomic(&out.join("users.csv"), &users_csv(tenant, &affected))?;
+    let parquet = details_parquet::bytes(tenant, signins, replay)
+        .map_err(|e| std::io::Error::other(format!("writing details.parquet: {e}")))?;
+    write_atomic(&out.join("details.parquet"), &parquet)?;
     Ok(())
 }
 

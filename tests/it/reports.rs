@@ -73,11 +73,25 @@ fn sample_tenant_reports_match_the_snapshots() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     insta::assert_snapshot!("sample_summary_json", summary);
     insta::assert_snapshot!("sample_report_md", report);
+    // details.parquet holds the rows of details.csv, typed.
+    let csv_rows = csv::Reader::from_path(out.join("details.csv"))
+        .unwrap()
+        .records()
+        .count() as i64;
+    let file = std::fs::File::open(out.join("details.parquet")).unwrap();
+    let meta = parquet::file::reader::FileReader::metadata(
+        &parquet::file::reader::SerializedFileReader::new(file).unwrap(),
+    )
+    .file_metadata()
+    .clone();
+    assert_eq!(meta.num_rows(), csv_rows);
+    assert_eq!(meta.schema_descr().num_columns(), 11);
     let names: Vec<String> = files(&out).into_iter().map(|(n, _)| n).collect();
     assert_eq!(
         names,
         [
             "details.csv",
+            "details.parquet",
             "report.html",
             "report.md",
             "summary.json",
@@ -109,7 +123,7 @@ fn reports_are_byte_identical_across_runs_and_threads() {
     run(&root, &b, 4);
     run(&root, &c, 2);
     let fa = files(&a);
-    assert_eq!(fa.len(), 5);
+    assert_eq!(fa.len(), 6);
     assert!(fa == files(&b), "1 thread vs 4 threads differ");
     assert!(fa == files(&c), "two runs differ");
     for d in [root, a, b, c] {

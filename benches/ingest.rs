@@ -156,60 +156,66 @@ fn main() {
     let n = signins();
     let mut rows = Vec::new();
 
-    let plain = tenant(n, false, generate::Format::Graph);
-    let dir = plain.join("signins");
-    let glob = format!("{}/*.ndjson", dir.display());
-    rows.push(Row {
-        format: "Graph JSON (NDJSON)".into(),
-        mb: bytes_under(&dir) as f64 / 1e6,
-        ours: ours(&dir),
-        duck: duckdb(&format!(
-            "read_json('{glob}', format='newline_delimited', maximum_object_size=104857600)"
-        )),
-    });
-
-    let gz = tenant(n, true, generate::Format::Graph);
-    let dir = gz.join("signins");
-    let glob = format!("{}/*.ndjson.gz", dir.display());
-    rows.push(Row {
-        format: "Graph JSON (NDJSON, gzip)".into(),
-        mb: bytes_under(&dir) as f64 / 1e6,
-        ours: ours(&dir),
-        duck: duckdb(&format!(
-            "read_json('{glob}', format='newline_delimited', compression='gzip', maximum_object_size=104857600)"
-        )),
-    });
-
-    let diagnostic = tenant(n, false, generate::Format::Diagnostic);
-    let dir = diagnostic.join("signins");
-    let glob = format!("{}/*.json", dir.display());
-    rows.push(Row {
-        format: "Diagnostic settings (NDJSON records)".into(),
-        mb: bytes_under(&dir) as f64 / 1e6,
-        ours: ours(&dir),
-        duck: duckdb(&format!(
-            "read_json('{glob}', format='newline_delimited', maximum_object_size=104857600)"
-        )),
-    });
-
-    let parquet = tenant(n, false, generate::Format::Parquet);
-    let dir = parquet.join("signins");
-    let glob = format!("{}/*.parquet", dir.display());
-    rows.push(Row {
-        format: "Parquet (ca-replay schema)".into(),
-        mb: bytes_under(&dir) as f64 / 1e6,
-        ours: ours(&dir),
-        duck: duckdb(&format!("read_parquet('{glob}')")),
-    });
-
-    let arrow = tenant(n, false, generate::Format::Arrow);
-    let dir = arrow.join("signins");
-    rows.push(Row {
-        format: "Arrow IPC (ca-replay schema)".into(),
-        mb: bytes_under(&dir) as f64 / 1e6,
-        ours: ours(&dir),
-        duck: Err("DuckDB has no Arrow IPC file reader built in".into()),
-    });
+    const JSON: &str =
+        "read_json('{glob}', format='newline_delimited', maximum_object_size=104857600)";
+    const JSON_GZ: &str = "read_json('{glob}', format='newline_delimited', compression='gzip', maximum_object_size=104857600)";
+    // (label, gzip, format, file pattern, DuckDB's source with `{glob}`, or why none)
+    type Case = (
+        &'static str,
+        bool,
+        generate::Format,
+        &'static str,
+        Result<&'static str, &'static str>,
+    );
+    let cases: [Case; 5] = [
+        (
+            "Graph JSON (NDJSON)",
+            false,
+            generate::Format::Graph,
+            "*.ndjson",
+            Ok(JSON),
+        ),
+        (
+            "Graph JSON (NDJSON, gzip)",
+            true,
+            generate::Format::Graph,
+            "*.ndjson.gz",
+            Ok(JSON_GZ),
+        ),
+        (
+            "Diagnostic settings (NDJSON records)",
+            false,
+            generate::Format::Diagnostic,
+            "*.json",
+            Ok(JSON),
+        ),
+        (
+            "Parquet (ca-replay schema)",
+            false,
+            generate::Format::Parquet,
+            "*.parquet",
+            Ok("read_parquet('{glob}')"),
+        ),
+        (
+            "Arrow IPC (ca-replay schema)",
+            false,
+            generate::Format::Arrow,
+            "*.arrow",
+            Err("DuckDB has no Arrow IPC file reader built in"),
+        ),
+    ];
+    for (label, gzip, format, pattern, duck) in cases {
+        let dir = tenant(n, gzip, format).join("signins");
+        let glob = format!("{}/{pattern}", dir.display());
+        rows.push(Row {
+            format: label.into(),
+            mb: bytes_under(&dir) as f64 / 1e6,
+            ours: ours(&dir),
+            duck: duck
+                .map_err(str::to_owned)
+                .and_then(|source| duckdb(&source.replace("{glob}", &glob))),
+        });
+    }
 
     println!(
         "\nIngest of {n} generated sign-ins, median of {RUNS} warm runs, {} threads\n",

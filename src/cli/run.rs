@@ -106,15 +106,16 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         select_policies(&mut tenant, &a.policies)?;
     }
     let paths = signin_paths(&tenant, &a.signins)?;
-    let (_, total_bytes) = ingest::signin_files(&paths)?;
+    let files = ingest::signin_files(&paths)?;
+    let total_bytes = files.iter().map(|(_, b)| b).sum();
     let bar = progress(
         a.quiet,
         total_bytes,
         "reading",
         "{bytes}/{total_bytes} ({bytes_per_sec})",
     );
-    let (mut signins, mut report) = ingest::read_signins_observed(
-        &paths,
+    let (mut signins, mut report) = ingest::read_files_observed(
+        files,
         IngestOptions {
             strict: a.strict,
             max_bad_rows: a.max_bad_rows,

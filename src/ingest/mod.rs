@@ -100,42 +100,37 @@ pub fn read_signins(
     paths: &[PathBuf],
     options: IngestOptions,
 ) -> Result<(Vec<SignIn>, IngestReport), IngestError> {
-    read_signins_observed(paths, options, &|_, _| {})
+    read_files_observed(signin_files(paths)?, options, &|_, _| {})
 }
 
-/// The files [`read_signins`] would read under `paths`, and their total size in bytes.
-pub fn signin_files(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, u64), IngestError> {
+/// The files [`read_signins`] would read under `paths`, each with its size in bytes.
+pub fn signin_files(paths: &[PathBuf]) -> Result<Vec<(PathBuf, u64)>, IngestError> {
     let mut files = Vec::new();
     for root in paths {
         for file in source::files_under(root)? {
             // A file named on the command line is read whatever its name; under a folder,
             // only the extensions exports come with (README.md, notes.txt are not sign-ins).
             if &file == root || is_export_name(&file) || columnar::Format::sniff(&file)?.is_some() {
-                files.push(file);
+                let bytes = std::fs::metadata(&file).map_or(0, |m| m.len());
+                files.push((file, bytes));
             }
         }
     }
-    let bytes = files
-        .iter()
-        .filter_map(|f| std::fs::metadata(f).ok())
-        .map(|m| m.len())
-        .sum();
-    Ok((files, bytes))
+    Ok(files)
 }
 
-/// [`read_signins`], calling `on_file(path, bytes)` as each file is read (from any thread), for
-/// a progress display.
-pub fn read_signins_observed(
-    paths: &[PathBuf],
+/// Reads the files [`signin_files`] listed, calling `on_file(path, bytes)` as each is read (from
+/// any thread), for a progress display.
+pub fn read_files_observed(
+    files: Vec<(PathBuf, u64)>,
     options: IngestOptions,
     on_file: &(dyn Fn(&Path, u64) + Sync),
 ) -> Result<(Vec<SignIn>, IngestReport), IngestError> {
-    let (files, _) = signin_files(paths)?;
     let read: Vec<Result<FileRead, IngestError>> = files
         .par_iter()
-        .map(|f| {
+        .map(|(f, bytes)| {
             let r = read_file(f);
-            on_file(f, std::fs::metadata(f).map_or(0, |m| m.len()));
+            on_file(f, *bytes);
             r
         })
         .collect();
@@ -143,7 +138,7 @@ pub fn read_signins_observed(
     let mut report = IngestReport::default();
     let mut out = Vec::with_capacity(read.iter().flatten().map(|r| r.signins.len()).sum());
     let mut seen = HashSet::with_capacity(out.capacity());
-    for (file, result) in files.into_iter().zip(read) {
+    for ((file, _), result) in files.into_iter().zip(read) {
         let r = result?;
         report.records += r.records;
         if let (true, Some(d)) = (options.strict, r.skipped.first()) {

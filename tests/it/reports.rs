@@ -60,6 +60,15 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     v
 }
 
+/// `ca-replay run --tenant <sample> <extra…>` through the library's CLI entry point.
+fn cli_run(extra: &[&str]) -> anyhow::Result<ca_replay::cli::ExitCode> {
+    use clap::Parser;
+    let sample = sample();
+    let mut args = vec!["ca-replay", "run", "--tenant", sample.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    ca_replay::cli::main(ca_replay::cli::Cli::try_parse_from(args).unwrap())
+}
+
 fn sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/contoso")
 }
@@ -293,22 +302,16 @@ fn self_validation_finds_a_perturbed_verdict() {
 /// `--from`/`--to` replay a window; what falls outside is counted, not lost.
 #[test]
 fn a_time_window_counts_what_it_leaves_out() {
-    use clap::Parser;
     let out = scratch();
-    let sample = sample();
-    let args = [
-        "ca-replay",
-        "run",
-        "--tenant",
-        sample.to_str().unwrap(),
+    let code = cli_run(&[
         "--out",
         out.to_str().unwrap(),
         "--from",
         "2026-11-10",
         "--to",
         "2026-11-12T00:00:00Z",
-    ];
-    let code = ca_replay::cli::main(ca_replay::cli::Cli::try_parse_from(args).unwrap()).unwrap();
+    ])
+    .unwrap();
     assert_eq!(code as i32, 0);
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
@@ -356,20 +359,11 @@ fn no_progress_output_without_a_terminal() {
 /// older one; a folder name that could escape the root is refused.
 #[test]
 fn nightly_runs_report_the_trend_since_the_previous_one() {
-    use clap::Parser;
     let root = scratch();
-    let sample = sample();
     let run = |extra: &[&str]| {
-        let mut args = vec![
-            "ca-replay",
-            "run",
-            "--tenant",
-            sample.to_str().unwrap(),
-            "--reports-dir",
-            root.to_str().unwrap(),
-        ];
+        let mut args = vec!["--reports-dir", root.to_str().unwrap()];
         args.extend_from_slice(extra);
-        ca_replay::cli::main(ca_replay::cli::Cli::try_parse_from(args).unwrap())
+        cli_run(&args)
     };
     run(&["--to", "2026-11-15", "--run-name", "week-1"]).unwrap();
     run(&[]).unwrap();
@@ -398,20 +392,11 @@ fn nightly_runs_report_the_trend_since_the_previous_one() {
 /// matches nothing is an error, not an empty report.
 #[test]
 fn policy_subset_replays_only_the_named_policies() {
-    use clap::Parser;
     let out = scratch();
-    let sample = sample();
     let run = |extra: &[&str]| {
-        let mut args = vec![
-            "ca-replay",
-            "run",
-            "--tenant",
-            sample.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ];
+        let mut args = vec!["--out", out.to_str().unwrap()];
         args.extend_from_slice(extra);
-        ca_replay::cli::main(ca_replay::cli::Cli::try_parse_from(args).unwrap())
+        cli_run(&args)
     };
     run(&[
         "--policy",

@@ -1,9 +1,11 @@
 //! Command-line interface: clap definitions here, one file per subcommand. Exit codes are a type:
 //! 0 ok, 1 a gate crossed (or blocking findings for `validate`), 2 error.
 
+pub mod ci;
 pub mod convert;
 pub mod explain;
 pub mod generate;
+pub mod lint;
 pub mod run;
 pub mod validate;
 
@@ -23,7 +25,7 @@ pub enum ExitCode {
     name = "ca-replay",
     version,
     about = "Replay Entra ID sign-ins against candidate Conditional Access policies",
-    after_help = "Exit codes: 0 ok, 1 a gate crossed (validate: blocking findings), 2 error."
+    after_help = "Exit codes: 0 ok; 1 a gate crossed (run: a [gates] limit of ca-replay.toml or a gate flag; validate and lint: an error-level finding); 2 error (bad input, unreadable files, bad arguments)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -33,9 +35,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Replay a tenant's sign-ins against its policies and write reports.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Load and validate a tenant's policies; print every finding.
     Validate(ValidateArgs),
+    /// The static checks, without sign-ins: policy validation, break-glass exclusions and a
+    /// synthetic sweep of their possible sign-ins. Exits 1 on any error-level finding.
+    Lint(LintArgs),
     /// Write a realistic synthetic tenant (directory, template policies, sign-ins).
     Generate(GenerateArgs),
     /// Show one sign-in against every policy: which condition decided, which exclusion fired,
@@ -168,6 +173,76 @@ pub struct RunArgs {
     /// No progress bars (they are only drawn when stderr is a terminal anyway).
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub gates: GateArgs,
+}
+
+/// CI gates: each flag overrides the same key of `[gates]` in `ca-replay.toml`. Crossing any
+/// gate exits 1 (after every report is written).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct GateArgs {
+    /// Exit 1 when more than N users would be newly blocked.
+    #[arg(long, value_name = "N", help_heading = "Gates")]
+    pub max_new_blocked_users: Option<u64>,
+    /// Exit 1 when more than N users would be newly prompted for MFA.
+    #[arg(long, value_name = "N", help_heading = "Gates")]
+    pub max_new_prompted_users: Option<u64>,
+    /// Exit 1 when more than N users would be newly sent to register for MFA.
+    #[arg(long, value_name = "N", help_heading = "Gates")]
+    pub max_new_registering_users: Option<u64>,
+    /// Exit 1 on any break-glass error (an account could be locked out, or none is configured).
+    #[arg(long, help_heading = "Gates")]
+    pub break_glass_gate: bool,
+    /// Exit 1 when ca-replay agrees with Entra's recorded verdicts on less than this share of
+    /// (sign-in, policy) pairs (0 to 1; 0.99 is 99%).
+    #[arg(long, value_name = "SHARE", value_parser = parse_share, help_heading = "Gates")]
+    pub min_agreement: Option<f64>,
+    /// Also write the gates as JUnit XML (one test case per gate) to FILE.
+    #[arg(long, value_name = "FILE", help_heading = "Gates")]
+    pub junit: Option<PathBuf>,
+}
+
+impl GateArgs {
+    /// The gates of `ca-replay.toml` with these flags laid over them.
+    pub fn apply(&self, gates: &mut crate::config::Gates) {
+        if let Some(n) = self.max_new_blocked_users {
+            gates.max_new_blocked_users = Some(n);
+        }
+        if let Some(n) = self.max_new_prompted_users {
+            gates.max_new_prompted_users = Some(n);
+        }
+        if let Some(n) = self.max_new_registering_users {
+            gates.max_new_registering_users = Some(n);
+        }
+        if self.break_glass_gate {
+            gates.break_glass = Some(true);
+        }
+        if let Some(a) = self.min_agreement {
+            gates.min_agreement = Some(a);
+        }
+    }
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(a) if (0.0..=1.0).contains(&a) => Ok(a),
+        _ => Err(format!(
+            "`{s}` is not a share between 0 and 1 (0.99 is 99%)"
+        )),
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LintArgs {
+    /// The tenant folder (its sign-ins are not read).
+    #[arg(long, default_value = "sample_data/contoso")]
+    pub tenant: PathBuf,
+    /// Count unsupported fields as warnings.
+    #[arg(long)]
+    pub allow_unsupported: bool,
+    /// Also write every check as JUnit XML (one test case per check) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -195,6 +270,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Run(a)) => run::run(&a),
         Some(Command::Validate(a)) => validate::validate(&a),
+        Some(Command::Lint(a)) => lint::lint(&a),
         Some(Command::Generate(a)) => generate::generate(&a),
         Some(Command::Explain(a)) => explain::explain(&a),
         Some(Command::Convert(a)) => convert::convert(&a),

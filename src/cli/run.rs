@@ -102,6 +102,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         allow_unsupported: a.allow_unsupported,
     };
     let mut tenant = Tenant::load(&a.tenant, options)?;
+    a.gates.apply(&mut tenant.config.gates);
     if !a.policies.is_empty() {
         select_policies(&mut tenant, &a.policies)?;
     }
@@ -175,7 +176,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         Some(out) => out.clone(),
         None => a.reports_dir.join(run_name(a, &tenant, &signins)),
     };
-    crate::report::write(&out, &tenant, &signins, &report, &replay, options)
+    let gates = crate::report::write(&out, &tenant, &signins, &report, &replay, options)
         .with_context(|| format!("writing reports to `{}`", out.display()))?;
     for w in tenant.warnings(options) {
         eprintln!("{w}");
@@ -189,5 +190,8 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         read_secs,
         out.display()
     );
-    Ok(ExitCode::Ok)
+    let report_md = std::fs::read_to_string(out.join("report.md"))
+        .with_context(|| format!("reading back `{}`", out.join("report.md").display()))?;
+    super::ci::step_summary(&report_md)?;
+    super::ci::conclude("ca-replay run", &gates, &[], a.gates.junit.as_deref())
 }

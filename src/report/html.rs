@@ -175,6 +175,7 @@ struct Page {
     samples: Vec<Sample>,
     agreement: String,
     break_glass: Value,
+    gates: Value,
     indeterminate: Vec<String>,
     warnings: Vec<String>,
 }
@@ -608,6 +609,7 @@ pub fn render(
         samples: samples(tenant, signins, replay),
         agreement,
         break_glass: summary["break_glass"].clone(),
+        gates: summary["gates"].clone(),
         indeterminate: strings("indeterminate_reasons"),
         warnings: strings("warnings"),
     };

@@ -190,6 +190,11 @@ pub fn render(tenant: &Tenant, summary: &Value, affected: &Affected) -> String {
             plural(skipped, "sign-in record", "sign-in records")
         );
     }
+    if let Ok(results) =
+        serde_json::from_value::<Vec<crate::checks::gates::GateResult>>(summary["gates"].clone())
+    {
+        w.push_str(&crate::checks::gates::markdown(&results));
+    }
 
     let _ = writeln!(w, "\n## Per policy\n");
     let _ = writeln!(

@@ -8,7 +8,7 @@ pub mod affected;
 mod details_parquet;
 pub mod explain;
 mod html;
-mod markdown;
+pub mod markdown;
 pub mod trend;
 
 use std::collections::BTreeMap;
@@ -17,6 +17,7 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
+use crate::checks::gates;
 use crate::domain::Impact;
 use crate::engine::Condition;
 use crate::ingest::IngestReport;
@@ -388,7 +389,8 @@ pub fn users_csv(tenant: &Tenant, affected: &Affected) -> Vec<u8> {
 }
 
 /// Writes `summary.json`, `report.md`, `report.html`, `details.csv`, `details.parquet` and
-/// `users.csv` into `out`, each atomically.
+/// `users.csv` into `out`, each atomically. Checks the gates of `tenant.config.gates` and
+/// returns them (each is in the reports too).
 pub fn write(
     out: &Path,
     tenant: &Tenant,
@@ -396,12 +398,17 @@ pub fn write(
     ingest: &IngestReport,
     replay: &Replay,
     options: BuildOptions,
-) -> std::io::Result<()> {
+) -> std::io::Result<Vec<gates::GateResult>> {
     let affected = affected::aggregate(tenant.set.policies.len(), signins, replay);
     let mut summary = summary_json(tenant, signins, ingest, replay, &affected, options);
     summary["trend"] = trend::since_previous(out, &summary);
     let bg = crate::checks::breakglass::check(tenant, signins, &replay.registration_clocks);
     summary["break_glass"] = serde_json::to_value(&bg).unwrap_or(Value::Null);
+    let gate_results = gates::evaluate(
+        &tenant.config.gates,
+        &gates::Measured::from_summary(&summary),
+    );
+    summary["gates"] = serde_json::to_value(&gate_results).unwrap_or(Value::Null);
     let mut text = serde_json::to_string_pretty(&summary).unwrap_or_default();
     text.push('\n');
     write_atomic(&out.join("summary.json"), text.as_bytes())?;
@@ -420,7 +427,7 @@ pub fn write(
     let parquet = details_parquet::bytes(tenant, signins, replay)
         .map_err(|e| std::io::Error::other(format!("writing details.parquet: {e}")))?;
     write_atomic(&out.join("details.parquet"), &parquet)?;
-    Ok(())
+    Ok(gate_results)
 }
 
 #[cfg(test)]

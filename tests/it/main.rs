@@ -11,6 +11,7 @@ mod device_filter;
 mod explain;
 mod fixtures;
 mod formats;
+mod gates;
 mod ingest;
 mod ingest_json;
 mod properties;

@@ -8,8 +8,9 @@
 //! for both tools); the table gives the median. ca-replay's side is `ingest::read_signins`
 //! into normalized `SignIn`s; DuckDB's is `CREATE TABLE AS SELECT * FROM read_json(..)` (or
 //! `read_parquet`) with all columns, on all cores. Formats: Graph NDJSON (plain and gzip),
-//! diagnostic-settings records, and ca-replay's Parquet and Arrow IPC. The portal CSV and Log
-//! Analytics shapes are not measured here: the generator does not write them. A custom harness rather than criterion:
+//! diagnostic-settings records, Log Analytics rows (NDJSON, dynamic columns as JSON text), and
+//! ca-replay's Parquet and Arrow IPC. The portal CSV is not measured here: the generator does
+//! not write it. A custom harness rather than criterion:
 //! one iteration is seconds long and the comparison runs another program.
 
 use std::path::{Path, PathBuf};
@@ -44,6 +45,7 @@ fn tenant(count: u64, gzip: bool, format: generate::Format) -> PathBuf {
             generate::Format::Diagnostic => "diagnostic",
             generate::Format::Parquet => "parquet",
             generate::Format::Arrow => "arrow",
+            generate::Format::LogAnalytics => "loganalytics",
         }
     );
     let dir = data_dir(&name);
@@ -167,7 +169,7 @@ fn main() {
         &'static str,
         Result<&'static str, &'static str>,
     );
-    let cases: [Case; 5] = [
+    let cases: [Case; 6] = [
         (
             "Graph JSON (NDJSON)",
             false,
@@ -187,6 +189,13 @@ fn main() {
             false,
             generate::Format::Diagnostic,
             "*.json",
+            Ok(JSON),
+        ),
+        (
+            "Log Analytics rows (NDJSON)",
+            false,
+            generate::Format::LogAnalytics,
+            "*.ndjson",
             Ok(JSON),
         ),
         (

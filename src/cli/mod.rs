@@ -99,8 +99,9 @@ pub struct GenerateArgs {
     /// Compress sign-in files (gzip).
     #[arg(long)]
     pub gzip: bool,
-    /// Sign-in file format: Graph NDJSON as exported, diagnostic-settings records, or
-    /// ca-replay's own Parquet or Arrow IPC (what `convert` makes; `--gzip` does not apply).
+    /// Sign-in file format: Graph NDJSON as exported, diagnostic-settings records, Log
+    /// Analytics rows, or ca-replay's own Parquet or Arrow IPC (what `convert` makes; `--gzip`
+    /// does not apply).
     #[arg(long, value_enum, default_value_t = SigninFormatArg::Graph)]
     pub format: SigninFormatArg,
     /// The tenant folder to write (new, empty, or written by an earlier `generate`).
@@ -119,6 +120,9 @@ pub enum SigninFormatArg {
     Parquet,
     /// The same schema as Arrow IPC.
     Arrow,
+    /// Log Analytics `SigninLogs` / `AADNonInteractiveUserSignInLogs` rows as a query export
+    /// writes them (NDJSON, dynamic columns as JSON text).
+    LogAnalytics,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

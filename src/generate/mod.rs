@@ -62,6 +62,9 @@ pub enum Format {
     Parquet,
     /// The same schema as Arrow IPC (`signins-YYYY-MM-DD.arrow`).
     Arrow,
+    /// Log Analytics rows (`SigninLogs`, `AADNonInteractiveUserSignInLogs`, …) as a query
+    /// export writes them, NDJSON, one file per day (`loganalytics-YYYY-MM-DD.ndjson`).
+    LogAnalytics,
 }
 
 impl Format {
@@ -69,7 +72,7 @@ impl Format {
         match self {
             Format::Parquet => Some(columnar::Format::Parquet),
             Format::Arrow => Some(columnar::Format::ArrowIpc),
-            Format::Graph | Format::Diagnostic => None,
+            Format::Graph | Format::Diagnostic | Format::LogAnalytics => None,
         }
     }
 }
@@ -119,6 +122,7 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
         Format::Diagnostic => ("diagnostic", "json"),
         Format::Parquet => ("signins", "parquet"),
         Format::Arrow => ("signins", "arrow"),
+        Format::LogAnalytics => ("loganalytics", "ndjson"),
     };
     let gz = if o.gzip && o.format.columnar().is_none() {
         ".gz"
@@ -168,6 +172,7 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
         for s in &signins {
             match o.format {
                 Format::Diagnostic => write::diagnostic_json(s, &mut buf),
+                Format::LogAnalytics => write::log_analytics_json(s, &mut buf),
                 _ => write::signin_json(s, &mut buf),
             }
             buf.push(b'\n');
@@ -1015,6 +1020,13 @@ mod tests {
                 let s = model.signin(&mut r, 1_793_000_000 + i);
                 proptest::prop_assert_eq!(&read_back(&s, write::signin_json), &s);
                 proptest::prop_assert_eq!(&read_back(&s, write::diagnostic_json), &s);
+                let mut row = Vec::new();
+                write::log_analytics_json(&s, &mut row);
+                let row: serde_json::Value = serde_json::from_slice(&row).unwrap();
+                proptest::prop_assert_eq!(
+                    &crate::ingest::log_analytics::read_json(row).unwrap(),
+                    &s
+                );
             }
         }
     }
@@ -1057,30 +1069,39 @@ mod tests {
         }
     }
 
-    /// The same tenant written as Graph JSON and as diagnostic-settings records reads the same.
+    /// The same tenant written as Graph JSON, as diagnostic-settings records and as Log
+    /// Analytics rows reads the same.
     #[test]
-    fn graph_and_diagnostic_files_read_the_same() {
+    fn graph_diagnostic_and_log_analytics_files_read_the_same() {
         use crate::ingest::{read_signins, IngestOptions};
-        let (a, b) = (scratch(), scratch());
+        let (a, b, c) = (scratch(), scratch(), scratch());
         generate(&a, &options(8)).unwrap();
-        let diagnostic = Options {
-            format: Format::Diagnostic,
-            gzip: false,
-            ..options(8)
-        };
-        generate(&b, &diagnostic).unwrap();
         let read = |d: &Path| read_signins(&[d.join("signins")], IngestOptions::default()).unwrap();
-        let ((sa, ra), (sb, rb)) = (read(&a), read(&b));
-        assert!(ra.skipped.is_empty() && rb.skipped.is_empty());
+        let (sa, ra) = read(&a);
+        assert!(ra.skipped.is_empty());
         assert_eq!(sa.len(), 2500);
-        assert!(sa == sb, "the two formats differ");
-        assert!(
-            files(&b)
+        for (dir, format, stem) in [
+            (&b, Format::Diagnostic, "diagnostic-"),
+            (&c, Format::LogAnalytics, "loganalytics-"),
+        ] {
+            let o = Options {
+                format,
+                gzip: false,
+                ..options(8)
+            };
+            generate(dir, &o).unwrap();
+            let (sb, rb) = read(dir);
+            assert!(
+                rb.skipped.is_empty(),
+                "{format:?}: {:?}",
+                rb.skipped.first()
+            );
+            assert!(sa == sb, "{format:?} differs from Graph JSON");
+            assert!(files(dir)
                 .iter()
-                .all(|(p, _)| !p.starts_with("signins")
-                    || p.to_string_lossy().contains("diagnostic-"))
-        );
-        for d in [a, b] {
+                .all(|(p, _)| !p.starts_with("signins") || p.to_string_lossy().contains(stem)));
+        }
+        for d in [a, b, c] {
             let _ = std::fs::remove_dir_all(d);
         }
     }

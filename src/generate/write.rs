@@ -155,6 +155,24 @@ pub fn diagnostic_json(s: &SignIn, out: &mut Vec<u8>) {
     .end();
 }
 
+/// Appends one sign-in as a Log Analytics row of its table (`SigninLogs`,
+/// `AADNonInteractiveUserSignInLogs`, …) as a query export writes it: PascalCase columns, the
+/// dynamic ones as JSON text (see `ingest::log_analytics::row_from_graph`).
+pub fn log_analytics_json(s: &SignIn, out: &mut Vec<u8>) {
+    let table = match s.event_type {
+        EventType::InteractiveUser => "SigninLogs",
+        EventType::NonInteractiveUser => "AADNonInteractiveUserSignInLogs",
+        EventType::ServicePrincipal => "AADServicePrincipalSignInLogs",
+        EventType::ManagedIdentity => "AADManagedIdentitySignInLogs",
+    };
+    let mut graph = Vec::with_capacity(4096);
+    signin_body(s, &mut graph, false);
+    let graph: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&graph).expect("signin_body writes a JSON object");
+    let row = crate::ingest::log_analytics::row_from_graph(&graph, table);
+    serde_json::to_writer(&mut *out, &row).expect("writing JSON to a Vec cannot fail");
+}
+
 fn capitalized(word: &str) -> String {
     let mut c = word.chars();
     match c.next() {

@@ -25,6 +25,7 @@ pub fn generate(a: &GenerateArgs) -> anyhow::Result<ExitCode> {
                 super::SigninFormatArg::Parquet => generate::Format::Parquet,
                 super::SigninFormatArg::Arrow => generate::Format::Arrow,
                 super::SigninFormatArg::LogAnalytics => generate::Format::LogAnalytics,
+                super::SigninFormatArg::PortalCsv => generate::Format::PortalCsv,
             },
         },
     )?;

@@ -100,8 +100,8 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub gzip: bool,
     /// Sign-in file format: Graph NDJSON as exported, diagnostic-settings records, Log
-    /// Analytics rows, or ca-replay's own Parquet or Arrow IPC (what `convert` makes; `--gzip`
-    /// does not apply).
+    /// Analytics rows, the admin center's CSV downloads, or ca-replay's own Parquet or Arrow IPC
+    /// (what `convert` makes; `--gzip` does not apply).
     #[arg(long, value_enum, default_value_t = SigninFormatArg::Graph)]
     pub format: SigninFormatArg,
     /// The tenant folder to write (new, empty, or written by an earlier `generate`).
@@ -123,6 +123,9 @@ pub enum SigninFormatArg {
     /// Log Analytics `SigninLogs` / `AADNonInteractiveUserSignInLogs` rows as a query export
     /// writes them (NDJSON, dynamic columns as JSON text).
     LogAnalytics,
+    /// The admin center's CSV downloads, one per day and kind (`InteractiveSignIns_…`, …);
+    /// they lack what CSV cannot carry, such as per-policy results.
+    PortalCsv,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

@@ -2,3 +2,4 @@
 //! the tenant and the replay and returns findings the reports print.
 
 pub mod breakglass;
+pub mod diff;

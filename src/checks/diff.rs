@@ -129,7 +129,7 @@ impl Effect {
             .position(|e| *e == self)
             .unwrap_or(EFFECTS.len())
     }
-    /// Whether the change makes things stricter or less safe (what CI gates look at).
+    /// Whether the sign-in's outcome got stricter in head (`Newly`).
     pub fn is_tightening(self) -> bool {
         matches!(self, Effect::Newly(_))
     }

@@ -60,6 +60,38 @@ impl Measured {
     }
 }
 
+impl Measured {
+    /// The numbers of a `diff`: the larger of its two views (a change that newly blocks users
+    /// once enforced, or once its report-only policies are switched on, crosses the gate), and
+    /// the break-glass errors new in head (the standing ones are `lint`'s). No self-validation:
+    /// `min_agreement` does not apply to `diff`.
+    pub fn from_diff(d: &crate::checks::diff::Diff) -> Measured {
+        let (e, p) = (&d.enforced, &d.proposed);
+        let first = d
+            .break_glass
+            .new_in_head
+            .iter()
+            .find(|f| f.severity == "error")
+            .map(|f| {
+                [f.account.as_str(), f.policy.as_str(), f.what.as_str()]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(": ")
+            });
+        Measured {
+            new_blocked_users: e.newly_blocked_users.max(p.newly_blocked_users) as u64,
+            new_prompted_users: e.newly_prompted_users.max(p.newly_prompted_users) as u64,
+            new_registering_users: e.newly_registering_users.max(p.newly_registering_users) as u64,
+            break_glass_errors: d.break_glass_new_errors as u64,
+            break_glass_first: first,
+            agreement: None,
+            agreement_compared: 0,
+        }
+    }
+}
+
 /// One configured gate, checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateResult {

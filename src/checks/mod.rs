@@ -2,4 +2,5 @@
 //! the tenant and the replay and returns findings the reports print.
 
 pub mod breakglass;
+pub mod diff;
 pub mod gates;

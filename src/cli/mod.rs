@@ -3,6 +3,7 @@
 
 pub mod ci;
 pub mod convert;
+pub mod diff;
 pub mod explain;
 pub mod generate;
 pub mod lint;
@@ -48,6 +49,50 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Convert sign-in exports into one Parquet or Arrow IPC file (the fast path for `run`).
     Convert(ConvertArgs),
+    /// What a policy change does: replay base and head policies over the same sign-ins and
+    /// write diff.md (for a pull request), diff.json and diff.html.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiffArgs {
+    /// The policies before the change: a folder, or a git revision `REV:PATH` (PATH from the
+    /// repository's root, e.g. `origin/main:policies`) or `REV` (the head folder's path at REV),
+    /// resolved in the head folder's repository.
+    #[arg(long, value_name = "DIR_OR_GIT_REV")]
+    pub base: String,
+    /// The policies after the change (default: the tenant's policies/).
+    #[arg(long, value_name = "DIR")]
+    pub head: Option<PathBuf>,
+    /// The tenant folder: directory files, signins/, identityProtection.json, ca-replay.toml.
+    #[arg(long, default_value = "sample_data/contoso")]
+    pub tenant: PathBuf,
+    /// The report folder (default: `reports/diff-<tenant>-<date of the newest sign-in>/`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Extra sign-in files or folders (in addition to the tenant's signins/).
+    #[arg(long = "signins")]
+    pub signins: Vec<PathBuf>,
+    /// Accept policy fields ca-replay does not evaluate, as warnings carried into the reports.
+    #[arg(long)]
+    pub allow_unsupported: bool,
+    /// Stop at the first sign-in record that cannot be read.
+    #[arg(long)]
+    pub strict: bool,
+    /// Stop when more than N sign-in records cannot be read (default: read on, count them).
+    #[arg(long, value_name = "N")]
+    pub max_bad_rows: Option<usize>,
+    /// Replay only sign-ins at or after this time (YYYY-MM-DD is midnight UTC, or RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Replay only sign-ins before this time (YYYY-MM-DD is midnight UTC, or RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// No progress bars (they are only drawn when stderr is a terminal anyway).
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub gates: GateArgs,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -281,6 +326,7 @@ pub fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Generate(a)) => generate::generate(&a),
         Some(Command::Explain(a)) => explain::explain(&a),
         Some(Command::Convert(a)) => convert::convert(&a),
+        Some(Command::Diff(a)) => diff::diff(&a),
         None => run::run(&RunArgs::parse_from(["run"])),
     }
 }

@@ -1,19 +1,22 @@
 //! `ca-replay run`: load the tenant, read its sign-ins, replay, write the reports.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{DetailsArg, ExitCode, RunArgs};
-use crate::ingest::{self, IngestOptions};
+use crate::ingest::{self, IngestOptions, IngestReport};
 use crate::policy::BuildOptions;
 use crate::replay::{self, Details};
+use crate::signin::SignIn;
 use crate::tenant::Tenant;
 
 /// A progress bar on stderr: drawn only when stderr is a terminal and `--quiet` is off.
-fn progress(quiet: bool, len: u64, what: &str, counts: &str) -> ProgressBar {
+pub(super) fn progress(quiet: bool, len: u64, what: &str, counts: &str) -> ProgressBar {
     let target = if quiet {
         ProgressDrawTarget::hidden()
     } else {
@@ -79,10 +82,15 @@ pub(super) fn signin_paths(tenant: &Tenant, extra: &[PathBuf]) -> anyhow::Result
 }
 
 /// `--run-name`, or the tenant folder's name and the date of the newest sign-in.
-fn run_name(a: &RunArgs, tenant: &Tenant, signins: &[crate::signin::SignIn]) -> String {
-    if let Some(name) = &a.run_name {
-        return name.clone();
+fn run_name(a: &RunArgs, tenant: &Tenant, signins: &[SignIn]) -> String {
+    match &a.run_name {
+        Some(name) => name.clone(),
+        None => tenant_and_date(tenant, signins),
     }
+}
+
+/// The tenant folder's name and the date of the newest sign-in (`contoso-2026-11-22`).
+pub(super) fn tenant_and_date(tenant: &Tenant, signins: &[SignIn]) -> String {
     let tenant_name = tenant
         .root
         .canonicalize()
@@ -96,6 +104,76 @@ fn run_name(a: &RunArgs, tenant: &Tenant, signins: &[crate::signin::SignIn]) -> 
     }
 }
 
+/// How `run` and `diff` read sign-ins.
+pub(super) struct Reading<'a> {
+    pub paths: Vec<PathBuf>,
+    pub options: IngestOptions,
+    pub quiet: bool,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Tenants whose MFA registration clocks are computed over every sign-in read, before the
+    /// window is applied (the policy's clock still sees the prompts before it).
+    pub clocks_for: &'a [&'a Tenant],
+}
+
+/// What [`read_signins`] read.
+pub(super) struct SigninsRead {
+    /// The sign-ins in the window.
+    pub signins: Vec<SignIn>,
+    pub report: IngestReport,
+    /// Per tenant of `Reading::clocks_for`, its MFA registration clocks.
+    pub clocks: Vec<HashMap<String, i64>>,
+}
+
+/// Reads the sign-ins (a progress bar of bytes read), computes the registration clocks, keeps
+/// the `--from`/`--to` window (counting the rest in the report), and prints what was skipped.
+pub(super) fn read_signins(r: Reading) -> anyhow::Result<SigninsRead> {
+    if let (Some(f), Some(t)) = (r.from, r.to) {
+        anyhow::ensure!(f < t, "--from {f} is not before --to {t}");
+    }
+    let files = ingest::signin_files(&r.paths)?;
+    let total_bytes = files.iter().map(|(_, b)| b).sum();
+    let bar = progress(
+        r.quiet,
+        total_bytes,
+        "reading",
+        "{bytes}/{total_bytes} ({bytes_per_sec})",
+    );
+    let (mut signins, mut report) =
+        ingest::read_files_observed(files, r.options, &|_, bytes| bar.inc(bytes))?;
+    bar.finish_and_clear();
+    let clocks = r
+        .clocks_for
+        .iter()
+        .map(|t| replay::registration_clocks(t, &signins))
+        .collect();
+    if r.from.is_some() || r.to.is_some() {
+        let before = signins.len();
+        signins.retain(|s| {
+            r.from.is_none_or(|f| s.created_at >= f) && r.to.is_none_or(|t| s.created_at < t)
+        });
+        report.outside_window = before - signins.len();
+        report.window = (r.from, r.to);
+    }
+    for d in report.skipped.iter().take(5) {
+        eprintln!("skipped: {d}");
+    }
+    if report.skipped.len() > 5 {
+        eprintln!(
+            "skipped: … and {} more (counted in the reports)",
+            report.skipped.len() - 5
+        );
+    }
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
+    Ok(SigninsRead {
+        signins,
+        report,
+        clocks,
+    })
+}
+
 pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let options = BuildOptions {
@@ -106,49 +184,22 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     if !a.policies.is_empty() {
         select_policies(&mut tenant, &a.policies)?;
     }
-    let paths = signin_paths(&tenant, &a.signins)?;
-    let files = ingest::signin_files(&paths)?;
-    let total_bytes = files.iter().map(|(_, b)| b).sum();
-    let bar = progress(
-        a.quiet,
-        total_bytes,
-        "reading",
-        "{bytes}/{total_bytes} ({bytes_per_sec})",
-    );
-    let (mut signins, mut report) = ingest::read_files_observed(
-        files,
-        IngestOptions {
+    let SigninsRead {
+        signins,
+        report,
+        mut clocks,
+    } = read_signins(Reading {
+        paths: signin_paths(&tenant, &a.signins)?,
+        options: IngestOptions {
             strict: a.strict,
             max_bad_rows: a.max_bad_rows,
         },
-        &|_, bytes| bar.inc(bytes),
-    )?;
-    bar.finish_and_clear();
-    // The MFA registration clocks see every sign-in read, also those before the window.
-    let clocks = replay::registration_clocks(&tenant, &signins);
-    if a.from.is_some() || a.to.is_some() {
-        if let (Some(f), Some(t)) = (a.from, a.to) {
-            anyhow::ensure!(f < t, "--from {f} is not before --to {t}");
-        }
-        let before = signins.len();
-        signins.retain(|s| {
-            a.from.is_none_or(|f| s.created_at >= f) && a.to.is_none_or(|t| s.created_at < t)
-        });
-        report.outside_window = before - signins.len();
-        report.window = (a.from, a.to);
-    }
-    for d in report.skipped.iter().take(5) {
-        eprintln!("skipped: {d}");
-    }
-    if report.skipped.len() > 5 {
-        eprintln!(
-            "skipped: … and {} more (counted in summary.json)",
-            report.skipped.len() - 5
-        );
-    }
-    for note in &report.notes {
-        eprintln!("note: {note}");
-    }
+        quiet: a.quiet,
+        from: a.from,
+        to: a.to,
+        clocks_for: &[&tenant],
+    })?;
+    let clocks = clocks.pop().unwrap_or_default();
     let details = match a.details {
         DetailsArg::Applied => Details::Applied,
         DetailsArg::All => Details::All,

@@ -22,6 +22,8 @@ use crate::signin::SignIn;
 use crate::tenant::Tenant;
 
 const TEMPLATE: &str = include_str!("report.html");
+/// The style sheet of `report.html`, shared with `diff.html`.
+pub(super) const CSS: &str = include_str!("report.css");
 
 /// The impacts a chart shows, most severe first, with their colour and label.
 const SHOWN: [(Impact, &str, &str); 6] = [
@@ -614,6 +616,10 @@ pub fn render(
         warnings: strings("warnings"),
     };
     let mut env = Environment::new();
+    env.add_global(
+        "report_css",
+        minijinja::Value::from_safe_string(CSS.to_owned()),
+    );
     env.add_template("report.html", TEMPLATE)?;
     env.get_template("report.html")?.render(&page)
 }

@@ -6,6 +6,7 @@
 
 pub mod affected;
 mod details_parquet;
+pub mod diff;
 pub mod explain;
 mod html;
 pub mod markdown;

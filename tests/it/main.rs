@@ -8,6 +8,7 @@ mod common;
 mod breakglass;
 mod columnar;
 mod device_filter;
+mod diff;
 mod explain;
 mod fixtures;
 mod formats;

@@ -9,6 +9,7 @@ mod breakglass;
 mod columnar;
 mod device_filter;
 mod diff;
+mod examples;
 mod explain;
 mod fixtures;
 mod formats;

@@ -38,6 +38,35 @@ pub struct DetailRow {
     pub reason: String,
 }
 
+/// Whether the proposed set protects a sign-in with MFA or a block (the coverage check,
+/// `checks::coverage`): one byte per sign-in, written by the replay in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[repr(u8)]
+pub enum Protection {
+    /// Not evaluated at all (`engine::not_evaluated`: first factor failed, managed identity).
+    #[default]
+    NotEvaluated,
+    /// A policy of the proposed set applies and blocks or requires MFA
+    /// (`CompiledPolicy::protects`), whatever its impact (MFA may already be satisfied).
+    Protected,
+    /// No such policy is known to apply, and one whose applicability the inputs cannot decide
+    /// would protect it.
+    Indeterminate,
+    /// No policy of the proposed set blocks it or requires MFA.
+    Unprotected,
+}
+
+impl Protection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protection::NotEvaluated => "not_evaluated",
+            Protection::Protected => "protected",
+            Protection::Indeterminate => "indeterminate",
+            Protection::Unprotected => "unprotected",
+        }
+    }
+}
+
 /// Distinct users as a bitset over the run's user numbering.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserSet(Vec<u64>);
@@ -143,6 +172,8 @@ pub struct Replay {
     pub not_evaluated: BTreeMap<&'static str, u64>,
     pub users: u64,
     pub details: Vec<DetailRow>,
+    /// Per sign-in (aligned with the sign-ins replayed): does the proposed set protect it?
+    pub protection: Vec<Protection>,
 }
 
 /// Entra's recorded verdict for a policy next to ca-replay's (self-validation).
@@ -392,18 +423,29 @@ pub fn run_observed(
         apps: &tenant.apps,
         registration_clocks: &clocks,
     };
+    // Computed once: which policies protect what they apply to (block or MFA). Each chunk
+    // writes its sign-ins' protection into its own slice: one byte per sign-in, no allocation.
+    let protects: Vec<bool> = tenant
+        .set
+        .policies
+        .iter()
+        .map(crate::policy::CompiledPolicy::protects)
+        .collect();
+    let mut protection = vec![Protection::NotEvaluated; signins.len()];
 
     let acc = signins
         .par_chunks(CHUNK)
+        .zip(protection.par_chunks_mut(CHUNK))
         .enumerate()
-        .map(|(ci, chunk)| {
+        .map(|(ci, (chunk, out))| {
             let mut acc = Acc::new(tenant);
             let mut evals: Vec<Option<Evaluation>> = vec![None; tenant.set.policies.len()];
-            for (k, s) in chunk.iter().enumerate() {
+            for (k, (s, slot)) in chunk.iter().zip(out.iter_mut()).enumerate() {
                 let si = ci * CHUNK + k;
-                replay_one(
+                *slot = replay_one(
                     &env,
                     tenant,
+                    &protects,
                     s,
                     si,
                     user_no[si],
@@ -436,26 +478,31 @@ pub fn run_observed(
         not_evaluated: acc.not_evaluated,
         users: numbering.len() as u64,
         details: acc.details,
+        protection,
     }
 }
 
+/// Replays one sign-in into `acc`; returns whether the proposed set protects it.
 #[allow(clippy::too_many_arguments)]
 fn replay_one(
     env: &Env,
     tenant: &Tenant,
+    protects: &[bool],
     s: &SignIn,
     si: usize,
     user: Option<u32>,
     details: Details,
     evals: &mut [Option<Evaluation>],
     acc: &mut Acc,
-) {
+) -> Protection {
     if let Some(why) = crate::engine::not_evaluated(s) {
         *acc.not_evaluated.entry(why).or_default() += 1;
-        return;
+        return Protection::NotEvaluated;
     }
     acc.evaluated += 1;
     let f = Facts::prepare(env, s, false);
+    // Every non-disabled policy is in the proposed set.
+    let (mut protected, mut maybe) = (false, false);
     for (pi, p) in tenant.set.policies.iter().enumerate() {
         evals[pi] = None;
         if p.state == crate::domain::PolicyState::Disabled {
@@ -463,6 +510,13 @@ fn replay_one(
         }
         let e = evaluate(env, p, &f);
         evals[pi] = Some(e);
+        if protects[pi] {
+            match e.applies {
+                Some(true) => protected = true,
+                None => maybe = true,
+                Some(false) => {}
+            }
+        }
         if let Some(Some(t)) = acc.policies.get_mut(pi) {
             t.add(e.impact, user);
         }
@@ -535,5 +589,12 @@ fn replay_one(
         if let Some(u) = user {
             acc.newly.entry(prop).or_default().insert(u);
         }
+    }
+    if protected {
+        Protection::Protected
+    } else if maybe {
+        Protection::Indeterminate
+    } else {
+        Protection::Unprotected
     }
 }

@@ -1,13 +1,14 @@
 //! `ca-replay lint`: the checks that need no sign-ins, for a pull request that changes policies.
 //! Policy validation (every finding, with file and JSON pointer), the break-glass accounts'
-//! exclusions and the synthetic sweep of their possible sign-ins. An error-level finding exits 1.
+//! exclusions and the synthetic sweep of their possible sign-ins, the exclusion entries that
+//! need no sign-ins to judge (`checks::exclusions::static_findings`). An error-level finding exits 1.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 use super::{ExitCode, LintArgs};
-use crate::checks::breakglass;
 use crate::checks::gates::JunitCase;
+use crate::checks::{self, breakglass, exclusions};
 use crate::policy::{BuildOptions, Severity};
 use crate::report::markdown::md;
 use crate::tenant::Tenant;
@@ -158,6 +159,62 @@ pub fn lint(a: &LintArgs) -> anyhow::Result<ExitCode> {
                     output: warnings.join("\n"),
                 });
             }
+        }
+    }
+    // Exclusions: placeholders, missing ids, empty groups and roles, unknown memberships, and
+    // users left out of every MFA policy (what needs no sign-ins).
+    if blocking.is_empty() {
+        let findings = exclusions::static_findings(&tenant);
+        let count = |s| findings.iter().filter(|f| f.severity == s).count();
+        let _ = writeln!(
+            md_out,
+            "\n**Exclusions**: {} error(s), {} warning(s), {} note(s).\n",
+            count(checks::Severity::Error),
+            count(checks::Severity::Warning),
+            count(checks::Severity::Info)
+        );
+        let mut per_policy: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+        for f in &findings {
+            let key = if f.policy.is_empty() {
+                "coverage gap".to_owned()
+            } else {
+                f.policy.clone()
+            };
+            let text = if f.entry.is_empty() {
+                f.what.clone()
+            } else {
+                format!("{}: {}", f.entry, f.what)
+            };
+            println!("{}: exclusions {key}: {text}", f.severity.as_str());
+            let _ = writeln!(
+                md_out,
+                "- **{}** {}: {}",
+                f.severity.as_str(),
+                md(&key),
+                md(&text)
+            );
+            let e = per_policy.entry(key).or_default();
+            if f.severity == checks::Severity::Error {
+                e.0.push(text);
+            } else {
+                e.1.push(text);
+            }
+        }
+        for (policy, (errors, notes)) in per_policy {
+            cases.push(JunitCase {
+                class: "exclusions".into(),
+                name: policy,
+                failure: (!errors.is_empty()).then(|| errors.join("\n")),
+                output: notes.join("\n"),
+            });
+        }
+        if findings.is_empty() {
+            cases.push(JunitCase {
+                class: "exclusions".into(),
+                name: "checked".into(),
+                failure: None,
+                output: String::new(),
+            });
         }
     }
     let errors = cases.iter().filter(|c| c.failure.is_some()).count();

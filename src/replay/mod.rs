@@ -38,6 +38,35 @@ pub struct DetailRow {
     pub reason: String,
 }
 
+/// Whether the proposed set protects a sign-in with MFA or a block (the coverage check,
+/// `checks::coverage`): one byte per sign-in, written by the replay in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[repr(u8)]
+pub enum Protection {
+    /// Not evaluated at all (`engine::not_evaluated`: first factor failed, managed identity).
+    #[default]
+    NotEvaluated,
+    /// A policy of the proposed set applies and blocks or requires MFA
+    /// (`CompiledPolicy::protects`), whatever its impact (MFA may already be satisfied).
+    Protected,
+    /// No such policy is known to apply, and one whose applicability the inputs cannot decide
+    /// would protect it.
+    Indeterminate,
+    /// No policy of the proposed set blocks it or requires MFA.
+    Unprotected,
+}
+
+impl Protection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protection::NotEvaluated => "not_evaluated",
+            Protection::Protected => "protected",
+            Protection::Indeterminate => "indeterminate",
+            Protection::Unprotected => "unprotected",
+        }
+    }
+}
+
 /// Distinct users as a bitset over the run's user numbering.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserSet(Vec<u64>);
@@ -276,6 +305,8 @@ pub struct Replay {
     pub not_evaluated: BTreeMap<&'static str, u64>,
     pub users: u64,
     pub details: Vec<DetailRow>,
+    /// Per sign-in (aligned with the sign-ins replayed): does the proposed set protect it?
+    pub protection: Vec<Protection>,
 }
 
 /// Entra's recorded verdict for a policy next to ca-replay's (self-validation).
@@ -374,6 +405,8 @@ struct Acc {
     evaluated: u64,
     not_evaluated: BTreeMap<&'static str, u64>,
     details: Vec<DetailRow>,
+    /// Per sign-in of the chunk(s), in order: whether the proposed set protects it.
+    protection: Vec<Protection>,
     /// Scratch: one sign-in's evaluations (not merged).
     evals: Vec<Option<Evaluation>>,
 }
@@ -435,6 +468,7 @@ impl Acc {
             x.users.merge(&f.users);
         }
         self.evaluated += o.evaluated;
+        self.protection.extend(o.protection);
         for (k, n) in o.not_evaluated {
             *self.not_evaluated.entry(k).or_default() += n;
         }
@@ -507,11 +541,22 @@ pub fn run_observed(
         apps: &tenant.apps,
         registration_clocks: &clocks,
     };
+    // Computed once: which policies protect what they apply to (block or MFA). Each sign-in
+    // adds one byte to its chunk's `protection`; the chunks concatenate in order.
+    let protects: Vec<bool> = tenant
+        .set
+        .policies
+        .iter()
+        .map(crate::policy::CompiledPolicy::protects)
+        .collect();
     let acc = drive(
         signins,
         &users,
         || Acc::new(tenant),
-        |acc, si, s, user| replay_one(&env, tenant, s, si, user, details, acc),
+        |acc, si, s, user| {
+            let p = replay_one(&env, tenant, &protects, s, si, user, details, acc);
+            acc.protection.push(p);
+        },
         Acc::merge,
         on_chunk,
     );
@@ -535,28 +580,41 @@ pub fn run_observed(
         not_evaluated: acc.not_evaluated,
         users: users.len() as u64,
         details: acc.details,
+        protection: acc.protection,
     }
 }
 
+/// Replays one sign-in into `acc`; returns whether the proposed set protects it.
+#[allow(clippy::too_many_arguments)]
 fn replay_one(
     env: &Env,
     tenant: &Tenant,
+    protects: &[bool],
     s: &SignIn,
     si: usize,
     user: Option<u32>,
     details: Details,
     acc: &mut Acc,
-) {
+) -> Protection {
     if let Some(why) = crate::engine::not_evaluated(s) {
         *acc.not_evaluated.entry(why).or_default() += 1;
-        return;
+        return Protection::NotEvaluated;
     }
     acc.evaluated += 1;
     let f = Facts::prepare(env, s, false);
     let mut evals = std::mem::take(&mut acc.evals);
     evaluate_set(env, &f, &mut evals);
+    // Every non-disabled policy is in the proposed set.
+    let (mut protected, mut maybe) = (false, false);
     for (pi, (p, e)) in tenant.set.policies.iter().zip(&evals).enumerate() {
         let Some(e) = *e else { continue };
+        if protects[pi] {
+            match e.applies {
+                Some(true) => protected = true,
+                None => maybe = true,
+                Some(false) => {}
+            }
+        }
         if let Some(Some(t)) = acc.policies.get_mut(pi) {
             t.add(e.impact, user);
         }
@@ -626,4 +684,11 @@ fn replay_one(
     }
     // The proposed set holds the current one, so its outcome is never less severe.
     acc.shift.add(cur, prop, user);
+    if protected {
+        Protection::Protected
+    } else if maybe {
+        Protection::Indeterminate
+    } else {
+        Protection::Unprotected
+    }
 }

@@ -12,6 +12,8 @@ mod html;
 pub mod markdown;
 pub mod trend;
 
+pub use markdown::thousands;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -389,6 +391,24 @@ pub fn users_csv(tenant: &Tenant, affected: &Affected) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
+/// Adds the exclusion, coverage and legacy-migration checks to `summary.json` (top-level keys
+/// `exclusions`, `coverage`, `legacy_migration`).
+pub fn checks_json(summary: &mut Value, tenant: &Tenant, signins: &[SignIn], replay: &Replay) {
+    use crate::checks::{coverage, exclusions, migration};
+    let value = |v: Result<Value, serde_json::Error>| v.unwrap_or(Value::Null);
+    summary["exclusions"] = value(serde_json::to_value(exclusions::check(
+        tenant, signins, replay,
+    )));
+    summary["coverage"] = value(serde_json::to_value(coverage::check(
+        tenant, signins, replay,
+    )));
+    summary["legacy_migration"] = value(serde_json::to_value(migration::check(
+        tenant,
+        signins,
+        &replay.registration_clocks,
+    )));
+}
+
 /// Writes `summary.json`, `report.md`, `report.html`, `details.csv`, `details.parquet` and
 /// `users.csv` into `out`, each atomically. Checks the gates of `tenant.config.gates` and
 /// returns them (each is in the reports too).
@@ -405,6 +425,7 @@ pub fn write(
     summary["trend"] = trend::since_previous(out, &summary);
     let bg = crate::checks::breakglass::check(tenant, signins, &replay.registration_clocks);
     summary["break_glass"] = serde_json::to_value(&bg).unwrap_or(Value::Null);
+    checks_json(&mut summary, tenant, signins, replay);
     let gate_results = gates::evaluate(
         &tenant.config.gates,
         &gates::Measured::from_summary(&summary),

@@ -217,6 +217,37 @@ fn lint_fails_on_the_sample_mistake_and_passes_once_it_is_fixed() {
     assert_eq!(code, 0, "{err}");
     let x = std::fs::read_to_string(&junit).unwrap();
     assert!(x.contains("failures=\"0\""), "{x}");
+    // The break-glass accounts' coverage gap is a note, not a failure.
+    assert!(
+        x.contains("<testcase classname=\"exclusions\" name=\"coverage gap\">\n      <system-out>2 user(s) excluded from every policy"),
+        "{x}"
+    );
+
+    // An excluded group without members is a warning: listed, not failed.
+    let groups_path = tenant.join("groups.json");
+    let mut groups: Value =
+        serde_json::from_str(&std::fs::read_to_string(&groups_path).unwrap()).unwrap();
+    let empty = "0e0e0e0e-0000-4000-8000-00000000e0e0";
+    groups["value"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": empty, "displayName": "Left empty", "members": []}));
+    std::fs::write(&groups_path, serde_json::to_string(&groups).unwrap()).unwrap();
+    v["conditions"]["users"]["excludeGroups"] = json!([BREAK_GLASS_GROUP, empty]);
+    std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let (code, err) = ca_replay(&args, &[("GITHUB_STEP_SUMMARY", &step)]);
+    assert_eq!(code, 0, "{err}");
+    let x = std::fs::read_to_string(&junit).unwrap();
+    assert!(x.contains("failures=\"0\""), "{x}");
+    assert!(
+        x.contains("<testcase classname=\"exclusions\" name=\"CA010: Block access for unknown or unsupported device platform\">\n      <system-out>excludeGroups[1] group `Left empty`"),
+        "{x}"
+    );
+    let step_md = std::fs::read_to_string(&step).unwrap();
+    assert!(
+        step_md.contains("**Exclusions**: 0 error(s), 1 warning(s), 1 note(s)."),
+        "{step_md}"
+    );
 
     // A placeholder id is a validation error: lint fails on it, and does not run the
     // break-glass checks on a half-compiled set.

@@ -6,6 +6,7 @@
 mod common;
 
 mod breakglass;
+mod checks;
 mod columnar;
 mod device_filter;
 mod diff;

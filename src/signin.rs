@@ -1,10 +1,17 @@
 //! The normalized sign-in: one schema that every export format fills (entra-semantics.md §6).
 //! Derived fields (platform, client app class, MFA evidence) are computed once at ingest so the
 //! engine reads them millions of times for free.
+//!
+//! Text fields that repeat across sign-ins (user, app, resource, tenant, device, client and
+//! policy names and ids, the recorded verdicts) are interned `Ustr`s: eight bytes, `Copy`, one
+//! copy of each distinct value for the whole process (never freed, so only values with bounded
+//! variety are interned). What is unique per sign-in (its id, session and correlation ids)
+//! stays a `String`.
 
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
+pub use ustr::Ustr;
 
 use crate::domain::{ClientApp, Platform, RiskLevel, TransferMethod};
 
@@ -50,14 +57,14 @@ impl EventType {
 /// `deviceDetail`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Device {
-    pub device_id: String,
-    pub display_name: String,
-    pub operating_system: String,
-    pub browser: String,
+    pub device_id: Ustr,
+    pub display_name: Ustr,
+    pub operating_system: Ustr,
+    pub browser: Ustr,
     pub is_compliant: Option<bool>,
     pub is_managed: Option<bool>,
     /// As logged: "Azure AD joined", "Azure AD registered", "Hybrid Azure AD joined", or empty.
-    pub trust_type: String,
+    pub trust_type: Ustr,
 }
 
 impl Device {
@@ -131,13 +138,36 @@ pub mod conditions {
     }
 }
 
+/// Interns `s` with ASCII letters lower-cased; allocates only when it has upper-case ones.
+pub fn lower_sym(s: &str) -> Ustr {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Ustr::from(&s.to_ascii_lowercase())
+    } else {
+        Ustr::from(s)
+    }
+}
+
+/// Interns `s` with ASCII letters upper-cased; allocates only when it has lower-case ones.
+pub fn upper_sym(s: &str) -> Ustr {
+    if s.bytes().any(|b| b.is_ascii_lowercase()) {
+        Ustr::from(&s.to_ascii_uppercase())
+    } else {
+        Ustr::from(s)
+    }
+}
+
+/// Interns every string of a list.
+pub fn syms<S: AsRef<str>>(v: impl IntoIterator<Item = S>) -> Vec<Ustr> {
+    v.into_iter().map(|x| Ustr::from(x.as_ref())).collect()
+}
+
 /// One entry of `appliedConditionalAccessPolicies`: Entra's own verdict.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppliedPolicy {
-    pub id: String,
-    pub display_name: String,
-    pub result: String,
-    pub enforced_grant_controls: Vec<String>,
+    pub id: Ustr,
+    pub display_name: Ustr,
+    pub result: Ustr,
+    pub enforced_grant_controls: Vec<Ustr>,
     pub conditions_satisfied: Option<u32>,
     pub conditions_not_satisfied: Option<u32>,
 }
@@ -146,46 +176,46 @@ pub struct AppliedPolicy {
 pub struct SignIn {
     pub id: String,
     pub created_at: DateTime<Utc>,
-    pub user_id: String,
-    pub user_principal_name: String,
-    pub user_display_name: String,
+    pub user_id: Ustr,
+    pub user_principal_name: Ustr,
+    pub user_display_name: Ustr,
     /// `member` / `guest` lower-cased; empty when the log does not say.
-    pub user_type: String,
-    pub home_tenant_id: String,
-    pub resource_tenant_id: String,
-    pub cross_tenant_access_type: String,
-    pub app_id: String,
-    pub app_display_name: String,
+    pub user_type: Ustr,
+    pub home_tenant_id: Ustr,
+    pub resource_tenant_id: Ustr,
+    pub cross_tenant_access_type: Ustr,
+    pub app_id: Ustr,
+    pub app_display_name: Ustr,
     /// Lower-cased resource application id: what Conditional Access targets.
-    pub resource_id: String,
-    pub resource_display_name: String,
+    pub resource_id: Ustr,
+    pub resource_display_name: Ustr,
     /// `conditionalAccessAudiences`, lower-cased: preferred over `resource_id` when present.
-    pub audiences: Vec<String>,
+    pub audiences: Vec<Ustr>,
     pub ip_address: Option<IpAddr>,
     /// Two-letter country, upper-cased; empty when unknown.
-    pub country: String,
-    pub client_app_used: String,
+    pub country: Ustr,
+    pub client_app_used: Ustr,
     pub client_app: ClientApp,
-    pub user_agent: String,
+    pub user_agent: Ustr,
     pub platform: Platform,
     pub device: Device,
     pub is_interactive: bool,
     pub event_type: EventType,
-    pub service_principal_id: String,
+    pub service_principal_id: Ustr,
     /// `riskLevelDuringSignIn`; `None` when the log does not carry it.
     pub sign_in_risk: Option<RiskLevel>,
     pub risk_level_aggregated: Option<RiskLevel>,
     pub error_code: i64,
-    pub failure_reason: String,
-    pub authentication_requirement: String,
+    pub failure_reason: Ustr,
+    pub authentication_requirement: Ustr,
     /// The sign-in shows MFA done (requirement met, a second factor succeeded, or "MFA
     /// requirement satisfied by claim in the token").
     pub mfa_satisfied: bool,
     /// Methods of the successful authentication steps (e.g. "Password", "FIDO2 security key").
-    pub authentication_methods: Vec<String>,
+    pub authentication_methods: Vec<Ustr>,
     pub transfer_method: Option<TransferMethod>,
     /// Authentication context ids and user-action URNs requested, lower-cased.
-    pub auth_context: Vec<String>,
+    pub auth_context: Vec<Ustr>,
     pub through_global_secure_access: Option<bool>,
     pub session_id: String,
     pub correlation_id: String,
@@ -218,7 +248,7 @@ impl SignIn {
     }
     /// The resource ids Conditional Access evaluated: the audiences when logged, else the
     /// resource (design.md "which app a policy targets").
-    pub fn targets(&self) -> &[String] {
+    pub fn targets(&self) -> &[Ustr] {
         if self.audiences.is_empty() {
             std::slice::from_ref(&self.resource_id)
         } else {

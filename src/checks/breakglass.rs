@@ -22,7 +22,7 @@ use crate::directory::UserIdx;
 use crate::domain::{Impact, PolicyState};
 use crate::engine::{self, combine, explain, Check, Condition, Env, Evaluation, Facts, SetKind};
 use crate::policy::{CompiledPolicy, PolicyKind, UserRef};
-use crate::signin::SignIn;
+use crate::signin::{SignIn, Ustr};
 use crate::tenant::Tenant;
 
 use super::{probe, user_label as label};
@@ -352,14 +352,14 @@ fn sweep(tenant: &Tenant, env: &Env, accounts: &BTreeSet<UserIdx>, r: &mut Repor
                         for risk in risks {
                             let mut s = base.clone();
                             s.id = format!("sweep-{}", s.user_id);
-                            s.app_id = app.clone();
-                            s.resource_id = app.clone();
+                            s.app_id = Ustr::from(app);
+                            s.resource_id = Ustr::from(app);
                             s.client_app_used = client.into();
                             s.client_app = ClientApp::from_client_app_used(client);
                             s.device.operating_system = os.into();
                             s.platform = Platform::detect(os, "");
                             s.ip_address = *ip;
-                            s.country = country.clone();
+                            s.country = Ustr::from(country);
                             s.sign_in_risk = Some(risk);
                             s.risk_level_aggregated = Some(risk);
                             let f = Facts::prepare(env, &s, false);
@@ -477,9 +477,9 @@ fn behavioural(
             signin_id: s.id.clone(),
             created_at: s.created_at.to_rfc3339(),
             app: if s.app_display_name.is_empty() {
-                s.app_id.clone()
+                s.app_id.to_string()
             } else {
-                s.app_display_name.clone()
+                s.app_display_name.to_string()
             },
             current,
             proposed,

@@ -755,11 +755,11 @@ pub fn compare(sides: Sides, signins: &[SignIn], on_chunk: &(dyn Fn(u64) + Sync)
             };
             let Some(s) = signins.get(si) else { continue };
             let entry = per_user.entry(u).or_insert_with(|| UserEffects {
-                user_id: s.user_id.clone(),
+                user_id: s.user_id.to_string(),
                 label: if s.user_principal_name.is_empty() {
-                    s.user_id.clone()
+                    s.user_id.to_string()
                 } else {
-                    s.user_principal_name.clone()
+                    s.user_principal_name.to_string()
                 },
                 enforced: BTreeMap::new(),
                 proposed: BTreeMap::new(),

@@ -403,9 +403,9 @@ fn summarize(signins: &[SignIn], acc: Acc) -> Outcomes {
                 signin_id: s.id.clone(),
                 created_at: s.created_at.to_rfc3339(),
                 user: if s.user_principal_name.is_empty() {
-                    s.user_id.clone()
+                    s.user_id.to_string()
                 } else {
-                    s.user_principal_name.clone()
+                    s.user_principal_name.to_string()
                 },
                 legacy: l.as_str(),
                 replacement: r.as_str(),

@@ -15,7 +15,7 @@ pub mod gates;
 pub mod migration;
 
 use crate::directory::UserIdx;
-use crate::signin::SignIn;
+use crate::signin::{SignIn, Ustr};
 use crate::tenant::Tenant;
 
 /// A user for a report: the user principal name, else the object id.
@@ -34,9 +34,9 @@ pub(crate) fn probe(tenant: &Tenant, u: UserIdx) -> SignIn {
     let user = tenant.dir.user(u);
     SignIn {
         id: format!("probe-{}", user.id),
-        user_id: user.id.clone(),
-        user_principal_name: user.user_principal_name.clone(),
-        user_type: user.user_type.clone(),
+        user_id: Ustr::from(&user.id),
+        user_principal_name: Ustr::from(&user.user_principal_name),
+        user_type: Ustr::from(&user.user_type),
         is_interactive: true,
         ..SignIn::default()
     }

@@ -314,7 +314,7 @@ impl<'a> Facts<'a> {
                 .get(&s.user_id.to_ascii_lowercase())
                 .copied()
         } else {
-            env.registration_clocks.get(&s.user_id).copied()
+            env.registration_clocks.get(s.user_id.as_str()).copied()
         };
         Facts {
             signin: s,
@@ -528,7 +528,7 @@ fn applications(env: &Env, p: &CompiledPolicy, f: &Facts) -> Check {
         }
     }
     for (i, e) in a.auth_contexts.iter().enumerate() {
-        if s.auth_context.contains(&e.target) {
+        if s.auth_context.iter().any(|c| *c == e.target) {
             return Check::Matched(Some((a.include.len() + a.user_actions.len() + i) as u16));
         }
     }
@@ -642,7 +642,7 @@ fn location_ref(env: &Env, s: &SignIn, r: &LocationRef) -> Tri {
                     if s.country.is_empty() {
                         bool_tri(*include_unknown)
                     } else {
-                        bool_tri(countries.contains(&s.country))
+                        bool_tri(countries.contains(s.country.as_str()))
                     }
                 }
                 LocationKind::CompliantNetwork => match s.through_global_secure_access {
@@ -1057,7 +1057,7 @@ fn control(apps: &AppTables, p: &CompiledPolicy, f: &Facts, c: &Control) -> (Imp
         }
         Control::ApprovedApplication => {
             let mobile = matches!(s.platform, Platform::Ios | Platform::Android);
-            if mobile && apps.approved_client_apps.contains(&s.app_id) {
+            if mobile && apps.approved_client_apps.contains(s.app_id.as_str()) {
                 (Impact::Satisfied, Why::ApprovedApp)
             } else {
                 (Impact::Blocked, Why::NotApprovedApp)
@@ -1068,7 +1068,7 @@ fn control(apps: &AppTables, p: &CompiledPolicy, f: &Facts, c: &Control) -> (Imp
                 s.platform,
                 Platform::Ios | Platform::Android | Platform::Windows
             );
-            if capable_platform && apps.approved_client_apps.contains(&s.app_id) {
+            if capable_platform && apps.approved_client_apps.contains(s.app_id.as_str()) {
                 indeterminate(Missing::AppProtection)
             } else {
                 (Impact::Blocked, Why::NotAppProtectionCapable)

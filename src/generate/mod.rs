@@ -27,7 +27,7 @@ use crate::domain::{ClientApp, Impact, Platform, PolicyState, RiskLevel};
 use crate::engine::{self, combine, Env, Facts, SetKind};
 use crate::ingest::columnar::{self, ColumnarError, SignInWriter};
 use crate::policy::BuildOptions;
-use crate::signin::{AppliedPolicy, Device, EventType, SignIn};
+use crate::signin::{AppliedPolicy, Device, EventType, SignIn, Ustr};
 use crate::tenant::Tenant;
 use rng::Rng;
 use tenant::{GenUser, Kind, OFFICES, TENANT_ID};
@@ -662,9 +662,9 @@ impl<'a> Model<'a> {
             } else {
                 EventType::ServicePrincipal
             },
-            service_principal_id: sp.clone(),
-            app_id: sp.clone(),
-            app_display_name: name.clone(),
+            service_principal_id: Ustr::from(sp),
+            app_id: Ustr::from(sp),
+            app_display_name: Ustr::from(name),
             resource_id: "00000003-0000-0000-c000-000000000000".into(),
             resource_display_name: "Microsoft Graph".into(),
             resource_tenant_id: TENANT_ID.into(),
@@ -683,10 +683,10 @@ impl<'a> Model<'a> {
     fn user_signin(&self, r: &mut Rng) -> SignIn {
         let u = self.pick_user(r);
         let mut s = SignIn {
-            user_id: u.id.clone(),
-            user_principal_name: u.upn.clone(),
-            user_display_name: u.display_name.clone(),
-            home_tenant_id: u.home_tenant.clone(),
+            user_id: Ustr::from(&u.id),
+            user_principal_name: Ustr::from(&u.upn),
+            user_display_name: Ustr::from(&u.display_name),
+            home_tenant_id: Ustr::from(&u.home_tenant),
             resource_tenant_id: TENANT_ID.into(),
             user_type: if matches!(u.kind, Kind::Guest | Kind::InternalGuest) {
                 "guest".into()
@@ -737,10 +737,13 @@ impl<'a> Model<'a> {
             || u.laptop.is_none() && r.chance(0.5);
         s.device = match (&u.laptop, &u.phone, on_phone) {
             (_, Some((os, reg)), true) => Device {
-                device_id: reg.as_ref().map(|(id, _)| id.clone()).unwrap_or_default(),
+                device_id: reg
+                    .as_ref()
+                    .map(|(id, _)| Ustr::from(id))
+                    .unwrap_or_default(),
                 display_name: reg
                     .as_ref()
-                    .map(|_| format!("{}'s phone", u.display_name))
+                    .map(|_| Ustr::from(&format!("{}'s phone", u.display_name)))
                     .unwrap_or_default(),
                 operating_system: (*os).into(),
                 browser: if os.starts_with("Ios") {
@@ -759,11 +762,11 @@ impl<'a> Model<'a> {
                 .into(),
             },
             (Some(l), _, _) if r.chance(0.9) => Device {
-                device_id: l.device_id.clone(),
+                device_id: Ustr::from(&l.device_id),
                 display_name: if l.device_id.is_empty() {
-                    String::new()
+                    Ustr::default()
                 } else {
-                    l.name.clone()
+                    Ustr::from(&l.name)
                 },
                 operating_system: l.os.into(),
                 browser: if l.os == "MacOs" {
@@ -959,14 +962,14 @@ impl<'a> Model<'a> {
                 (_, Some(ev)) if ev.impact == Impact::Indeterminate => "reportOnlyNotApplied",
                 (_, Some(ev)) => ev.impact.result_word(),
             };
-            let grants: Vec<String> = if result.ends_with("otApplied") {
+            let grants: Vec<Ustr> = if result.ends_with("otApplied") {
                 Vec::new()
             } else {
-                grant_names(p)
+                crate::signin::syms(grant_names(p))
             };
             s.applied_policies.push(AppliedPolicy {
-                id: p.id.to_ascii_lowercase(),
-                display_name: p.display_name.clone(),
+                id: crate::signin::lower_sym(&p.id),
+                display_name: Ustr::from(&p.display_name),
                 result: result.into(),
                 enforced_grant_controls: grants,
                 conditions_satisfied: None,
@@ -1211,12 +1214,12 @@ mod tests {
             s.audiences.clear();
             s.auth_context.clear();
             s.authentication_methods.clear();
-            s.device.display_name.clear();
+            s.device.display_name = Ustr::default();
             s.sign_in_risk = None;
             s.risk_level_aggregated = None;
             // The workload downloads have no authentication columns at all.
             if s.event_type.is_workload() {
-                s.authentication_requirement.clear();
+                s.authentication_requirement = Ustr::default();
             }
             s
         };

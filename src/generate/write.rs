@@ -2,7 +2,7 @@
 //! §6.1), in Graph's names and shapes, written without building a JSON tree (10M records must
 //! take seconds). `ingest::graph::parse_signin` reads them back to the same `SignIn` (tested).
 
-use crate::signin::{EventType, SignIn};
+use crate::signin::{EventType, SignIn, Ustr};
 
 fn key(out: &mut Vec<u8>, first: &mut bool, k: &str) {
     if !*first {
@@ -214,7 +214,7 @@ fn signin_body(s: &SignIn, out: &mut Vec<u8>, diagnostic: bool) {
     let user_type = if diagnostic {
         capitalized(&s.user_type)
     } else {
-        s.user_type.clone()
+        s.user_type.to_string()
     };
     let mut o = Obj::new(out);
     o.str("id", &s.id)
@@ -255,7 +255,7 @@ fn signin_body(s: &SignIn, out: &mut Vec<u8>, diagnostic: bool) {
     }
     if !s.audiences.is_empty() {
         o.raw("conditionalAccessAudiences", |b| {
-            array(b, &s.audiences, |b, a: &String| {
+            array(b, &s.audiences, |b, a: &Ustr| {
                 Obj::new(b).str("applicationId", a).end();
             })
         });
@@ -307,7 +307,7 @@ fn signin_body(s: &SignIn, out: &mut Vec<u8>, diagnostic: bool) {
     })
     .str("authenticationRequirement", &s.authentication_requirement);
     o.raw("authenticationDetails", |b| {
-        array(b, &s.authentication_methods, |b, m: &String| {
+        array(b, &s.authentication_methods, |b, m: &Ustr| {
             let detail = if m == "Previously satisfied" {
                 if s.mfa_satisfied {
                     "MFA requirement satisfied by claim in the token"
@@ -328,7 +328,7 @@ fn signin_body(s: &SignIn, out: &mut Vec<u8>, diagnostic: bool) {
     });
     if !s.auth_context.is_empty() {
         o.raw("authenticationContextClassReferences", |b| {
-            array(b, &s.auth_context, |b, c: &String| {
+            array(b, &s.auth_context, |b, c: &Ustr| {
                 Obj::new(b).str("id", c).str("detail", "required").end();
             })
         });
@@ -350,7 +350,7 @@ fn signin_body(s: &SignIn, out: &mut Vec<u8>, diagnostic: bool) {
                 .str("displayName", &p.display_name)
                 .str("result", &p.result)
                 .raw("enforcedGrantControls", |b| {
-                    array(b, &p.enforced_grant_controls, |b, g: &String| string(b, g))
+                    array(b, &p.enforced_grant_controls, |b, g: &Ustr| string(b, g))
                 })
                 .raw("enforcedSessionControls", |b| b.extend_from_slice(b"[]"));
             if let Some(c) = p.conditions_satisfied {

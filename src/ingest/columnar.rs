@@ -38,7 +38,7 @@ use rayon::prelude::*;
 
 use super::Diagnostic;
 use crate::domain::{ClientApp, Platform, RiskLevel, TransferMethod};
-use crate::signin::{AppliedPolicy, EventType, SignIn};
+use crate::signin::{AppliedPolicy, EventType, SignIn, Ustr};
 
 /// The schema metadata key that names the schema version.
 pub const SCHEMA_KEY: &str = "ca-replay.schema";
@@ -165,10 +165,10 @@ fn arrow_error(path: &Path, format: Format) -> impl Fn(ArrowError) -> ColumnarEr
 
 /// How one `SignIn` field is stored.
 enum Kind {
-    /// Utf8, never null.
-    Text(fn(&SignIn) -> &str, fn(&mut SignIn, String)),
+    /// Utf8, never null (an interned field, or one of the per-sign-in ids).
+    Text(fn(&SignIn) -> &str, fn(&mut SignIn, &str)),
     /// List<Utf8>, never null, no null items.
-    TextList(fn(&SignIn) -> &[String], fn(&mut SignIn, Vec<String>)),
+    TextList(fn(&SignIn) -> &[Ustr], fn(&mut SignIn, Vec<Ustr>)),
     /// Utf8 holding a vocabulary word (or an IP address); null when the field is `None`.
     Word {
         nullable: bool,
@@ -194,11 +194,22 @@ struct Column {
     kind: Kind,
 }
 
+/// An interned (`Ustr`) text field.
 macro_rules! text {
     ($name:literal, $($f:ident).+) => {
         Column {
             name: $name,
-            kind: Kind::Text(|s| &s.$($f).+, |s, v| s.$($f).+ = v),
+            kind: Kind::Text(|s| s.$($f).+.as_str(), |s, v| s.$($f).+ = Ustr::from(v)),
+        }
+    };
+}
+
+/// A per-sign-in id (`String`, not interned).
+macro_rules! unique {
+    ($name:literal, $f:ident) => {
+        Column {
+            name: $name,
+            kind: Kind::Text(|s| &s.$f, |s, v| s.$f = v.to_owned()),
         }
     };
 }
@@ -256,7 +267,7 @@ macro_rules! risk {
 
 /// Every column of schema `signin/1`, in `SignIn` field order.
 const COLUMNS: &[Column] = &[
-    text!("id", id),
+    unique!("id", id),
     Column {
         name: "created_at",
         kind: Kind::Time,
@@ -339,8 +350,8 @@ const COLUMNS: &[Column] = &[
         through_global_secure_access,
         optional
     ),
-    text!("session_id", session_id),
-    text!("correlation_id", correlation_id),
+    unique!("session_id", session_id),
+    unique!("correlation_id", correlation_id),
     Column {
         name: "applied_policies",
         kind: Kind::Policies,
@@ -488,9 +499,9 @@ impl PolicyBuilder {
     fn push(&mut self, policies: &[AppliedPolicy]) {
         self.lengths.push(policies.len());
         for p in policies {
-            self.id.append_value(&p.id);
-            self.display_name.append_value(&p.display_name);
-            self.result.append_value(&p.result);
+            self.id.append_value(p.id);
+            self.display_name.append_value(p.display_name);
+            self.result.append_value(p.result);
             push_list(&mut self.grants, &p.enforced_grant_controls);
             self.satisfied.append_option(p.conditions_satisfied);
             self.not_satisfied.append_option(p.conditions_not_satisfied);
@@ -521,9 +532,9 @@ impl PolicyBuilder {
     }
 }
 
-fn push_list(b: &mut ListBuilder<StringBuilder>, items: &[String]) {
+fn push_list(b: &mut ListBuilder<StringBuilder>, items: &[Ustr]) {
     for x in items {
-        b.values().append_value(x);
+        b.values().append_value(x.as_str());
     }
     b.append(true);
 }
@@ -946,7 +957,7 @@ fn fill(
                 if a.is_null(i) {
                     mark(&mut bad[i], (c.name, "null".into(), NULL));
                 } else {
-                    set(s, a.value(i).to_owned());
+                    set(s, a.value(i));
                 }
             }
         }
@@ -1020,7 +1031,7 @@ fn strings(
     a: &ListArray,
     values: &StringArray,
     i: usize,
-) -> Result<Vec<String>, (String, &'static str)> {
+) -> Result<Vec<Ustr>, (String, &'static str)> {
     if a.is_null(i) {
         return Err(("null".into(), NULL));
     }
@@ -1031,7 +1042,7 @@ fn strings(
             if values.is_null(j) {
                 Err(("null".into(), "null item in a list"))
             } else {
-                Ok(values.value(j).to_owned())
+                Ok(Ustr::from(values.value(j)))
             }
         })
         .collect()
@@ -1077,7 +1088,7 @@ impl<'a> PolicyColumns<'a> {
             if a.is_null(j) {
                 Err((name, "null".to_owned(), NULL))
             } else {
-                Ok(a.value(j).to_owned())
+                Ok(Ustr::from(a.value(j)))
             }
         };
         let bits = |a: &UInt32Array| (!a.is_null(j)).then(|| a.value(j));

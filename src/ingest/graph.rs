@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::{ClientApp, Platform, RiskLevel, TransferMethod};
-use crate::signin::{conditions, AppliedPolicy, Device, EventType, SignIn};
+use crate::signin::{conditions, lower_sym, syms, AppliedPolicy, Device, EventType, SignIn, Ustr};
 use crate::source::{normalize_keys, parse_timestamp};
 
 /// Why one record could not be read: the field, its value and the reason.
@@ -552,10 +552,8 @@ fn risk(field: &str, t: &Text) -> Result<Option<RiskLevel>, FieldError> {
     })
 }
 
-fn lower(t: Text) -> String {
-    let mut s = t.0;
-    s.make_ascii_lowercase();
-    s
+fn lower(t: Text) -> Ustr {
+    lower_sym(&t.0)
 }
 
 /// The record into the normalized sign-in: the rules of design.md ("Sign-ins").
@@ -593,49 +591,49 @@ fn build(raw: Raw, category: Option<&str>) -> Result<SignIn, FieldError> {
     let mut s = SignIn {
         id: raw.id.0,
         created_at,
-        user_id: raw.user_id.0,
-        user_principal_name: raw.user_principal_name.0,
-        user_display_name: raw.user_display_name.0,
+        user_id: Ustr::from(raw.user_id.0.as_str()),
+        user_principal_name: Ustr::from(raw.user_principal_name.0.as_str()),
+        user_display_name: Ustr::from(raw.user_display_name.0.as_str()),
         user_type: lower(raw.user_type),
         home_tenant_id: lower(raw.home_tenant_id),
         resource_tenant_id: lower(raw.resource_tenant_id),
-        cross_tenant_access_type: raw.cross_tenant_access_type.0,
+        cross_tenant_access_type: Ustr::from(raw.cross_tenant_access_type.0.as_str()),
         app_id: lower(raw.app_id),
-        app_display_name: raw.app_display_name.0,
+        app_display_name: Ustr::from(raw.app_display_name.0.as_str()),
         resource_id: lower(raw.resource_id),
-        resource_display_name: raw.resource_display_name.0,
-        audiences: raw.conditional_access_audiences.0,
+        resource_display_name: Ustr::from(raw.resource_display_name.0.as_str()),
+        audiences: syms(&raw.conditional_access_audiences.0),
         ip_address,
-        client_app_used: raw.client_app_used.0,
-        user_agent: raw.user_agent.0,
-        service_principal_id: raw.service_principal_id.0,
+        client_app_used: Ustr::from(raw.client_app_used.0.as_str()),
+        user_agent: Ustr::from(raw.user_agent.0.as_str()),
+        service_principal_id: Ustr::from(raw.service_principal_id.0.as_str()),
         sign_in_risk,
         risk_level_aggregated,
-        authentication_requirement: raw.authentication_requirement.0,
+        authentication_requirement: Ustr::from(raw.authentication_requirement.0.as_str()),
         through_global_secure_access: raw.is_through_global_secure_access.0,
         session_id: raw.session_id.0,
         correlation_id: raw.correlation_id.0,
-        auth_context: raw.authentication_context_class_references.0,
+        auth_context: syms(&raw.authentication_context_class_references.0),
         ..SignIn::default()
     };
     if let Some(loc) = raw.location.0 {
-        s.country = loc.country_or_region.0.to_ascii_uppercase();
+        s.country = crate::signin::upper_sym(&loc.country_or_region.0);
     }
     if let Some(d) = raw.device_detail.0 {
         s.device = Device {
-            device_id: d.device_id.0,
-            display_name: d.display_name.0,
-            operating_system: d.operating_system.0,
-            browser: d.browser.0,
+            device_id: Ustr::from(d.device_id.0.as_str()),
+            display_name: Ustr::from(d.display_name.0.as_str()),
+            operating_system: Ustr::from(d.operating_system.0.as_str()),
+            browser: Ustr::from(d.browser.0.as_str()),
             is_compliant: d.is_compliant.0,
             is_managed: d.is_managed.0,
-            trust_type: d.trust_type.0,
+            trust_type: Ustr::from(d.trust_type.0.as_str()),
         };
     }
     let mut status_mfa = false;
     if let Some(st) = raw.status.0 {
         s.error_code = st.error_code.0;
-        s.failure_reason = st.failure_reason.0;
+        s.failure_reason = Ustr::from(st.failure_reason.0.as_str());
         // The portal's "Multifactor authentication result" column: the same words as the steps.
         status_mfa = shows_mfa(&st.additional_details.0);
     }
@@ -690,8 +688,8 @@ fn build(raw: Raw, category: Option<&str>) -> Result<SignIn, FieldError> {
             if !is_first_factor_method(&method) {
                 mfa = true;
             }
-            if !method.is_empty() && !s.authentication_methods.contains(&method) {
-                s.authentication_methods.push(method);
+            if !method.is_empty() && !s.authentication_methods.iter().any(|m| *m == method) {
+                s.authentication_methods.push(Ustr::from(&method));
             }
         }
     }
@@ -727,9 +725,9 @@ fn build(raw: Raw, category: Option<&str>) -> Result<SignIn, FieldError> {
             conditions_satisfied: bits("conditionsSatisfied", p.conditions_satisfied)?,
             conditions_not_satisfied: bits("conditionsNotSatisfied", p.conditions_not_satisfied)?,
             id: lower(p.id),
-            display_name: p.display_name.0,
-            result: p.result.0,
-            enforced_grant_controls: p.enforced_grant_controls.0,
+            display_name: Ustr::from(&p.display_name.0),
+            result: Ustr::from(&p.result.0),
+            enforced_grant_controls: syms(&p.enforced_grant_controls.0),
         });
     }
 
@@ -789,7 +787,7 @@ mod tests {
         let s = parse_signin(&v, None).unwrap();
         assert_eq!(
             (s.audiences, s.auth_context),
-            (vec!["a1".to_owned()], vec!["c1".to_owned()])
+            (vec![Ustr::from("a1")], vec![Ustr::from("c1")])
         );
         v["authenticationContextClassReferences"] = json!(7);
         assert_eq!(

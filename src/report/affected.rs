@@ -71,7 +71,7 @@ fn app_label(s: &SignIn) -> String {
     if name.is_empty() {
         "(unknown app)".to_owned()
     } else {
-        name.clone()
+        name.to_string()
     }
 }
 
@@ -109,8 +109,8 @@ pub fn aggregate(policies: usize, signins: &[SignIn], replay: &Replay) -> Affect
         let row = users
             .entry((r.policy, s.user_id.as_str()))
             .or_insert_with(|| UserRow {
-                user_id: s.user_id.clone(),
-                user_principal_name: s.user_principal_name.clone(),
+                user_id: s.user_id.to_string(),
+                user_principal_name: s.user_principal_name.to_string(),
                 policy: r.policy,
                 impact: r.impact,
                 signins: 0,
@@ -125,7 +125,7 @@ pub fn aggregate(policies: usize, signins: &[SignIn], replay: &Replay) -> Affect
         row.first_seen = row.first_seen.min(s.created_at);
         row.last_seen = row.last_seen.max(s.created_at);
         if row.user_principal_name.is_empty() {
-            row.user_principal_name = s.user_principal_name.clone();
+            row.user_principal_name = s.user_principal_name.to_string();
         }
         row.apps.insert(app_label(s));
     }

@@ -144,7 +144,11 @@ pub fn text_with_clocks(
         if s.authentication_methods.is_empty() {
             "-".to_owned()
         } else {
-            s.authentication_methods.join(", ")
+            s.authentication_methods
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     );
     let _ = writeln!(

@@ -77,7 +77,7 @@ fn as_log_analytics(mut s: SignIn) -> SignIn {
     s.session_id.clear();
     s.through_global_secure_access = None;
     if s.event_type == EventType::NonInteractiveUser {
-        s.user_type.clear();
+        s.user_type = Default::default();
     }
     s
 }
@@ -88,7 +88,7 @@ fn as_portal_csv(mut s: SignIn) -> SignIn {
     s.authentication_methods.clear();
     s.audiences.clear();
     s.auth_context.clear();
-    s.device.display_name.clear();
+    s.device.display_name = Default::default();
     s.sign_in_risk = None;
     s.risk_level_aggregated = None;
     s

@@ -75,12 +75,18 @@ impl Device {
     }
     /// The device-filter `trustType` value for the logged join type (entra-semantics.md §2.2).
     pub fn filter_trust_type(&self) -> Option<&'static str> {
-        let t = self.trust_type.to_ascii_lowercase();
-        if t.contains("hybrid") || t == "serverad" || t == "domain joined" {
+        let t = self.trust_type.as_str();
+        let has = |word: &str| {
+            t.as_bytes()
+                .windows(word.len())
+                .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+        };
+        let is = |word: &str| t.eq_ignore_ascii_case(word);
+        if has("hybrid") || is("serverad") || is("domain joined") {
             Some("ServerAD")
-        } else if t.contains("registered") || t == "workplace" {
+        } else if has("registered") || is("workplace") {
             Some("Workplace")
-        } else if t.contains("joined") || t == "azuread" {
+        } else if has("joined") || is("azuread") {
             Some("AzureAD")
         } else {
             None

@@ -290,7 +290,7 @@ fn sweep(tenant: &Tenant, env: &Env, accounts: &BTreeSet<UserIdx>, r: &mut Repor
     for p in &tenant.set.policies {
         for e in &p.apps.include {
             if let AppRef::Id(id) = &e.target {
-                apps.insert(id.clone());
+                apps.insert(id.to_string());
             }
         }
     }

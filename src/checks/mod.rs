@@ -36,7 +36,7 @@ pub(crate) fn probe(tenant: &Tenant, u: UserIdx) -> SignIn {
         id: format!("probe-{}", user.id),
         user_id: Ustr::from(&user.id),
         user_principal_name: Ustr::from(&user.user_principal_name),
-        user_type: Ustr::from(&user.user_type),
+        user_type: user.user_type,
         is_interactive: true,
         ..SignIn::default()
     }

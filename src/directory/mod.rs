@@ -33,13 +33,16 @@ pub struct User {
     pub user_principal_name: String,
     pub display_name: String,
     /// `member` / `guest`, lower-cased; empty when unknown.
-    pub user_type: String,
+    pub user_type: crate::signin::Ustr,
     pub account_enabled: Option<bool>,
     pub creation_type: String,
     pub external_user_state: String,
     pub on_premises_sync_enabled: Option<bool>,
     /// Listed in `users.json` (and not only referenced by a group, policy or sign-in).
     pub listed: bool,
+    /// Invited from outside (entra-semantics.md §2.2): an `externalUserState`, creation type
+    /// `Invitation`, or `#EXT#` in the UPN. Set with the rest of the `users.json` record.
+    pub invited: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -268,12 +271,15 @@ impl Directory {
             let u = &mut self.users[i as usize];
             u.user_principal_name = upn;
             u.display_name = str_field(v, "displayName").to_owned();
-            u.user_type = str_field(v, "userType").to_ascii_lowercase();
+            u.user_type = crate::signin::lower_sym(str_field(v, "userType"));
             u.account_enabled = bool_field(v, "accountEnabled");
             u.creation_type = str_field(v, "creationType").to_owned();
             u.external_user_state = str_field(v, "externalUserState").to_owned();
             u.on_premises_sync_enabled = bool_field(v, "onPremisesSyncEnabled");
             u.listed = true;
+            u.invited = !u.external_user_state.is_empty()
+                || u.creation_type.eq_ignore_ascii_case("Invitation")
+                || u.user_principal_name.contains("#EXT#");
         }
     }
 

@@ -18,7 +18,7 @@ use crate::domain::{
 };
 use crate::policy::device_filter::{DeviceProperties, Property, PropertyValue};
 use crate::policy::*;
-use crate::signin::{conditions, SignIn};
+use crate::signin::{conditions, SignIn, Ustr};
 pub use apps::{AppTables, Membership};
 
 /// Everything outside the sign-in that evaluation reads.
@@ -329,18 +329,18 @@ impl<'a> Facts<'a> {
         }
     }
 
-    fn bundle_membership(&self, apps: &AppTables, b: Bundle, target: &str) -> Membership {
+    fn bundle_membership(&self, apps: &AppTables, b: Bundle, target: Ustr) -> Membership {
         let s = self.signin;
         // `target` is one of `SignIn::targets()`: the resource id itself or an audience.
-        if !std::ptr::eq(target, s.resource_id.as_str()) {
+        if target != s.resource_id {
             // Other audiences have no display name; not cached (rare).
-            return apps.membership(b, target, "");
+            return apps.membership(b, &target, "");
         }
         let slot = &self.bundles[b as usize];
         if let Some(m) = slot.get() {
             return m;
         }
-        let m = apps.membership(b, target, &s.resource_display_name);
+        let m = apps.membership(b, &target, &s.resource_display_name);
         slot.set(Some(m));
         m
     }
@@ -380,11 +380,7 @@ pub fn classify_external(dir: &Directory, user: Option<UserIdx>, s: &SignIn) -> 
         (false, false) => Some(!home.eq_ignore_ascii_case(resource)),
         _ => None,
     };
-    let invited = listed.is_some_and(|u| {
-        !u.external_user_state.is_empty()
-            || u.creation_type.eq_ignore_ascii_case("Invitation")
-            || u.user_principal_name.contains("#EXT#")
-    });
+    let invited = listed.is_some_and(|u| u.invited);
     match (ty, foreign) {
         (Type::Guest, Some(true)) => External::Kind(GuestKind::B2bCollaborationGuest),
         (Type::Guest, Some(false)) if invited => External::Kind(GuestKind::B2bCollaborationGuest),
@@ -506,10 +502,10 @@ fn bool_tri(b: bool) -> Tri {
     }
 }
 
-fn app_ref(env: &Env, f: &Facts, target: &str, r: &AppRef) -> Tri {
+fn app_ref(env: &Env, f: &Facts, target: Ustr, r: &AppRef) -> Tri {
     match r {
         AppRef::All => Tri::Yes,
-        AppRef::Id(id) => bool_tri(id == target),
+        AppRef::Id(id) => bool_tri(*id == target),
         AppRef::Bundle(b) => match f.bundle_membership(env.apps, *b, target) {
             Membership::Member => Tri::Yes,
             Membership::NotMember => Tri::No,
@@ -538,7 +534,7 @@ fn applications(env: &Env, p: &CompiledPolicy, f: &Facts) -> Check {
     // Several audiences: the policy applies when some audience is included and not excluded.
     let mut best = Check::NotMatched;
     for t in s.targets() {
-        let c = include_exclude(&a.include, &a.exclude, |r| app_ref(env, f, t, r));
+        let c = include_exclude(&a.include, &a.exclude, |r| app_ref(env, f, *t, r));
         match c {
             Check::Matched(_) => return c,
             Check::Unknown(_) => best = c,

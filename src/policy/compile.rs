@@ -600,7 +600,7 @@ fn compile_apps(a: &model::Applications, v: &mut Validator) -> AppsCondition {
             } else if t.eq_ignore_ascii_case("MicrosoftAdminPortals") {
                 AppRef::Bundle(Bundle::MicrosoftAdminPortals)
             } else if is_guid(t) {
-                AppRef::Id(t.to_ascii_lowercase())
+                AppRef::Id(crate::signin::lower_sym(t))
             } else if t.len() > 3
                 && t.chars().all(|c| c.is_ascii_alphanumeric())
                 && t.starts_with(|c: char| c.is_ascii_uppercase())

@@ -118,8 +118,9 @@ impl Bundle {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppRef {
     All,
-    /// A lower-cased application (client) id.
-    Id(String),
+    /// A lower-cased application (client) id, interned: the engine compares it with the
+    /// sign-in's (interned, lower-cased) resource by pointer.
+    Id(crate::signin::Ustr),
     Bundle(Bundle),
 }
 
@@ -338,13 +339,20 @@ impl CompiledPolicy {
 /// The per-user facts the user condition reads, computed once per user for a policy set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberOf {
-    /// Bit i set: the user is (transitively) in `PolicySet::groups[i]`.
-    pub groups: Vec<u64>,
+    /// Bit i set: the user is (transitively) in `PolicySet::groups[i]`. Inline up to 128
+    /// groups, so the engine's look-up reads no second cache line.
+    pub groups: smallvec::SmallVec<[u64; 2]>,
     /// Bit i set: the user actively holds `PolicySet::roles[i]`.
-    pub roles: Vec<u64>,
+    pub roles: smallvec::SmallVec<[u64; 2]>,
 }
 
 impl MemberOf {
+    pub fn add_group(&mut self, sym: u32) {
+        set_word_bit(&mut self.groups, sym);
+    }
+    pub fn add_role(&mut self, sym: u32) {
+        set_word_bit(&mut self.roles, sym);
+    }
     pub fn in_group(&self, sym: u32) -> bool {
         bit(&self.groups, sym)
     }
@@ -357,6 +365,14 @@ pub fn bit(words: &[u64], i: u32) -> bool {
     words
         .get((i / 64) as usize)
         .is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
+fn set_word_bit(words: &mut smallvec::SmallVec<[u64; 2]>, i: u32) {
+    let w = (i / 64) as usize;
+    if words.len() <= w {
+        words.resize(w + 1, 0);
+    }
+    words[w] |= 1 << (i % 64);
 }
 
 pub fn set_bit(words: &mut Vec<u64>, i: u32) {

@@ -347,14 +347,14 @@ fn member_of(symbols: &Symbols, dir: &Directory) -> Vec<MemberOf> {
     for (sym, &g) in symbols.groups.iter().enumerate() {
         for u in dir.transitive_users(g) {
             if let Some(m) = out.get_mut(u as usize) {
-                set_bit(&mut m.groups, sym as u32);
+                m.add_group(sym as u32);
             }
         }
     }
     for (u, m) in out.iter_mut().enumerate() {
         for role in dir.roles_of(u as u32) {
             if let Some(sym) = symbols.roles.iter().position(|r| r == role) {
-                set_bit(&mut m.roles, sym as u32);
+                m.add_role(sym as u32);
             }
         }
     }

@@ -168,6 +168,15 @@ pub struct RunArgs {
     /// No progress bars (they are only drawn when stderr is a terminal anyway).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Replace UPNs, user ids, names, IP addresses and device ids in every report (and in what
+    /// the run prints) by keyed hashes; the key comes from CA_REPLAY_PSEUDONYM_KEY (at least 32
+    /// bytes). Also `[privacy] pseudonymize = true` in ca-replay.toml.
+    #[arg(long)]
+    pub pseudonymize: bool,
+    /// With pseudonymization: write the mapping (pseudonym, kind, original) to this CSV file.
+    /// Keep it apart from the reports: it undoes the pseudonymization.
+    #[arg(long, value_name = "FILE")]
+    pub pseudonym_map: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]

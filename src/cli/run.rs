@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::{DetailsArg, ExitCode, RunArgs};
 use crate::ingest::{self, IngestOptions};
 use crate::policy::BuildOptions;
+use crate::privacy;
 use crate::replay::{self, Details};
 use crate::tenant::Tenant;
 
@@ -96,6 +97,60 @@ fn run_name(a: &RunArgs, tenant: &Tenant, signins: &[crate::signin::SignIn]) -> 
     }
 }
 
+/// A line for stderr: pseudonymized when the run is.
+fn shown<'a>(
+    pz: &mut Option<privacy::Pseudonymizer>,
+    line: &'a str,
+) -> anyhow::Result<std::borrow::Cow<'a, str>> {
+    Ok(match pz {
+        Some(pz) => pz.text(line)?,
+        None => line.into(),
+    })
+}
+
+/// Writes the pseudonym mapping to `--pseudonym-map`; refuses to overwrite a report file and
+/// warns when the file is inside the report folder (sharing the folder would share it).
+fn write_mapping(
+    map: &std::path::Path,
+    out: &std::path::Path,
+    pz: &privacy::Pseudonymizer,
+) -> anyhow::Result<()> {
+    let folder = |p: &std::path::Path| {
+        let p = if p.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            p
+        };
+        p.canonicalize().ok()
+    };
+    let map_dir = folder(map.parent().unwrap_or(std::path::Path::new(".")));
+    let out_dir = folder(out);
+    let inside = match (&map_dir, &out_dir) {
+        (Some(m), Some(o)) => m.starts_with(o),
+        _ => false,
+    };
+    if inside {
+        let name = map.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        anyhow::ensure!(
+            !(map_dir == out_dir && crate::report::FILES.contains(&name)),
+            "--pseudonym-map `{}` would replace a report file\nhint: write the mapping outside the report folder",
+            map.display()
+        );
+        eprintln!(
+            "warning: the pseudonym mapping `{}` is inside the report folder: whoever gets the folder can undo the pseudonyms",
+            map.display()
+        );
+    }
+    crate::report::write_atomic(map, &pz.mapping_csv())
+        .with_context(|| format!("writing the pseudonym mapping `{}`", map.display()))?;
+    eprintln!(
+        "pseudonym mapping ({} pseudonyms) in {}",
+        pz.len(),
+        map.display()
+    );
+    Ok(())
+}
+
 pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let options = BuildOptions {
@@ -105,6 +160,18 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     if !a.policies.is_empty() {
         select_policies(&mut tenant, &a.policies)?;
     }
+    // Pseudonymization: the key is checked before the long part of the run.
+    let pseudonymize = a.pseudonymize || tenant.config.privacy.pseudonymize;
+    if a.pseudonym_map.is_some() && !pseudonymize {
+        anyhow::bail!(
+            "--pseudonym-map needs pseudonymization\nhint: add --pseudonymize, or `[privacy] pseudonymize = true` in ca-replay.toml"
+        );
+    }
+    let key = if pseudonymize {
+        Some(privacy::Key::from_env()?)
+    } else {
+        None
+    };
     let paths = signin_paths(&tenant, &a.signins)?;
     let files = ingest::signin_files(&paths)?;
     let total_bytes = files.iter().map(|(_, b)| b).sum();
@@ -136,8 +203,24 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         report.outside_window = before - signins.len();
         report.window = (a.from, a.to);
     }
+    // What the run prints lands in CI logs too: pseudonymized like the reports.
+    let mut pz = match key {
+        Some(key) => Some(
+            privacy::Pseudonymizer::builder(key)
+                .tenant(&tenant)
+                .signins(&signins)
+                .build()?,
+        ),
+        None => None,
+    };
     for d in report.skipped.iter().take(5) {
-        eprintln!("skipped: {d}");
+        match &mut pz {
+            Some(pz) => eprintln!(
+                "skipped: {}",
+                crate::report::pseudonymize::diagnostic(pz, &tenant.root, d)?
+            ),
+            None => eprintln!("skipped: {d}"),
+        }
     }
     if report.skipped.len() > 5 {
         eprintln!(
@@ -146,7 +229,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     for note in &report.notes {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", shown(&mut pz, note)?);
     }
     let details = match a.details {
         DetailsArg::Applied => Details::Applied,
@@ -159,7 +242,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         "replaying",
         "{human_pos}/{human_len} sign-ins ({per_sec})",
     );
-    let replay = replay::run_observed(&tenant, &signins, clocks, details, &|n| bar.inc(n));
+    let mut replay = replay::run_observed(&tenant, &signins, clocks, details, &|n| bar.inc(n));
     bar.finish_and_clear();
     if let Some(name) = &a.run_name {
         anyhow::ensure!(
@@ -175,10 +258,40 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         Some(out) => out.clone(),
         None => a.reports_dir.join(run_name(a, &tenant, &signins)),
     };
-    crate::report::write(&out, &tenant, &signins, &report, &replay, options)
-        .with_context(|| format!("writing reports to `{}`", out.display()))?;
-    for w in tenant.warnings(options) {
-        eprintln!("{w}");
+    match &mut pz {
+        None => crate::report::write(&out, &tenant, &signins, &report, &replay, options)
+            .with_context(|| format!("writing reports to `{}`", out.display()))?,
+        Some(pz) => {
+            // The warnings print after the reports, pseudonymized from the original names.
+            let warnings: Vec<String> = tenant
+                .warnings(options)
+                .iter()
+                .map(|w| w.to_string())
+                .collect();
+            let written = crate::report::write_pseudonymized(
+                &out,
+                &mut tenant,
+                &mut signins,
+                &mut report,
+                &mut replay,
+                options,
+                pz,
+            );
+            // The mapping is written even when the leak check stopped the reports: it names
+            // the value the error gives only as a pseudonym.
+            if let Some(map) = &a.pseudonym_map {
+                write_mapping(map, &out, pz)?;
+            }
+            written.with_context(|| format!("writing reports to `{}`", out.display()))?;
+            for w in warnings {
+                eprintln!("{}", pz.text(&w)?);
+            }
+        }
+    }
+    if pz.is_none() {
+        for w in tenant.warnings(options) {
+            eprintln!("{w}");
+        }
     }
     eprintln!(
         "replayed {} sign-ins ({} evaluated) against {} policies in {:.2}s (loading and reading {:.2}s); reports in {}",

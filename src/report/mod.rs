@@ -7,8 +7,9 @@
 pub mod affected;
 mod details_parquet;
 pub mod explain;
-mod html;
+pub mod html;
 mod markdown;
+pub mod pseudonymize;
 pub mod trend;
 
 use std::collections::BTreeMap;
@@ -387,6 +388,84 @@ pub fn users_csv(tenant: &Tenant, affected: &Affected) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
+/// What the writers need that must come from the original inputs, because it evaluates
+/// sign-ins again: the break-glass check and the sign-ins `report.html` explains.
+pub struct Prepared {
+    pub break_glass: crate::checks::breakglass::Report,
+    pub samples: Vec<html::Sample>,
+}
+
+/// Computes [`Prepared`] (before any pseudonymization).
+pub fn prepare(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Prepared {
+    Prepared {
+        break_glass: crate::checks::breakglass::check(tenant, signins, &replay.registration_clocks),
+        samples: html::samples(tenant, signins, replay),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Privacy(#[from] crate::privacy::PrivacyError),
+}
+
+/// The report files, in the order they are written.
+pub const FILES: [&str; 6] = [
+    "summary.json",
+    "report.md",
+    "report.html",
+    "details.csv",
+    "users.csv",
+    "details.parquet",
+];
+
+/// Receives each rendered report file: (name, bytes).
+type Emit<'a> = dyn FnMut(&str, Vec<u8>) -> Result<(), WriteError> + 'a;
+
+/// Renders every report file, handing each to `emit(name, bytes)`. With a pseudonymizer, the
+/// summary's strings go through it and the summary says so; the other inputs must have been
+/// pseudonymized already (see [`write_pseudonymized`]).
+#[allow(clippy::too_many_arguments)]
+fn render(
+    out: &Path,
+    tenant: &Tenant,
+    signins: &[SignIn],
+    ingest: &IngestReport,
+    replay: &Replay,
+    options: BuildOptions,
+    prepared: Prepared,
+    privacy: Option<&mut crate::privacy::Pseudonymizer>,
+    emit: &mut Emit<'_>,
+) -> Result<(), WriteError> {
+    let affected = affected::aggregate(tenant.set.policies.len(), signins, replay);
+    let mut summary = summary_json(tenant, signins, ingest, replay, &affected, options);
+    summary["trend"] = trend::since_previous(out, &summary);
+    summary["break_glass"] = serde_json::to_value(&prepared.break_glass).unwrap_or(Value::Null);
+    if let Some(pz) = privacy {
+        pz.json(&mut summary)?;
+        summary["pseudonymized"] = json!(true);
+        summary["pseudonym_key_id"] = json!(pz.key_id());
+    }
+    let mut text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    text.push('\n');
+    emit("summary.json", text.into_bytes())?;
+    emit(
+        "report.md",
+        markdown::render(tenant, &summary, &affected).into_bytes(),
+    )?;
+    let page = html::render(tenant, prepared.samples, replay, &summary, &affected)
+        .map_err(|e| std::io::Error::other(format!("rendering report.html: {e:#}")))?;
+    emit("report.html", page.into_bytes())?;
+    emit("details.csv", details_csv(tenant, signins, replay))?;
+    emit("users.csv", users_csv(tenant, &affected))?;
+    let parquet = details_parquet::bytes(tenant, signins, replay)
+        .map_err(|e| std::io::Error::other(format!("writing details.parquet: {e}")))?;
+    emit("details.parquet", parquet)?;
+    Ok(())
+}
+
 /// Writes `summary.json`, `report.md`, `report.html`, `details.csv`, `details.parquet` and
 /// `users.csv` into `out`, each atomically.
 pub fn write(
@@ -397,29 +476,60 @@ pub fn write(
     replay: &Replay,
     options: BuildOptions,
 ) -> std::io::Result<()> {
-    let affected = affected::aggregate(tenant.set.policies.len(), signins, replay);
-    let mut summary = summary_json(tenant, signins, ingest, replay, &affected, options);
-    summary["trend"] = trend::since_previous(out, &summary);
-    let bg = crate::checks::breakglass::check(tenant, signins, &replay.registration_clocks);
-    summary["break_glass"] = serde_json::to_value(&bg).unwrap_or(Value::Null);
-    let mut text = serde_json::to_string_pretty(&summary).unwrap_or_default();
-    text.push('\n');
-    write_atomic(&out.join("summary.json"), text.as_bytes())?;
-    write_atomic(
-        &out.join("report.md"),
-        markdown::render(tenant, &summary, &affected).as_bytes(),
+    let prepared = prepare(tenant, signins, replay);
+    let mut emit = |name: &str, bytes: Vec<u8>| -> Result<(), WriteError> {
+        Ok(write_atomic(&out.join(name), &bytes)?)
+    };
+    render(
+        out, tenant, signins, ingest, replay, options, prepared, None, &mut emit,
+    )
+    .map_err(|e| match e {
+        WriteError::Io(e) => e,
+        other => std::io::Error::other(other.to_string()),
+    })
+}
+
+/// [`write`], pseudonymized (`run --pseudonymize`): what needs the original inputs is computed
+/// first ([`prepare`]); then the sign-ins, the replay's texts, the ingest diagnostics, the
+/// policies' names and the explained samples are pseudonymized in place
+/// ([`pseudonymize::apply`]); the files are rendered from those, the summary's every string
+/// goes through the pseudonymizer once more, and every file is checked for a value of the input
+/// ([`crate::privacy::LeakCheck`]). Nothing is written unless every file passes.
+#[allow(clippy::too_many_arguments)]
+pub fn write_pseudonymized(
+    out: &Path,
+    tenant: &mut Tenant,
+    signins: &mut [SignIn],
+    ingest: &mut IngestReport,
+    replay: &mut Replay,
+    options: BuildOptions,
+    pz: &mut crate::privacy::Pseudonymizer,
+) -> Result<(), WriteError> {
+    let mut prepared = prepare(tenant, signins, replay);
+    pseudonymize::apply(pz, tenant, signins, ingest, replay, &mut prepared)?;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut emit = |name: &str, bytes: Vec<u8>| -> Result<(), WriteError> {
+        files.push((name.to_owned(), bytes));
+        Ok(())
+    };
+    render(
+        out,
+        tenant,
+        signins,
+        ingest,
+        replay,
+        options,
+        prepared,
+        Some(&mut *pz),
+        &mut emit,
     )?;
-    let page = html::render(tenant, signins, replay, &summary, &affected)
-        .map_err(|e| std::io::Error::other(format!("rendering report.html: {e:#}")))?;
-    write_atomic(&out.join("report.html"), page.as_bytes())?;
-    write_atomic(
-        &out.join("details.csv"),
-        &details_csv(tenant, signins, replay),
-    )?;
-    write_atomic(&out.join("users.csv"), &users_csv(tenant, &affected))?;
-    let parquet = details_parquet::bytes(tenant, signins, replay)
-        .map_err(|e| std::io::Error::other(format!("writing details.parquet: {e}")))?;
-    write_atomic(&out.join("details.parquet"), &parquet)?;
+    let check = pz.leak_check()?;
+    for (name, bytes) in &files {
+        check.file(name, bytes)?;
+    }
+    for (name, bytes) in &files {
+        write_atomic(&out.join(name), bytes)?;
+    }
     Ok(())
 }
 

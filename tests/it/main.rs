@@ -13,5 +13,6 @@ mod fixtures;
 mod formats;
 mod ingest;
 mod ingest_json;
+mod privacy;
 mod properties;
 mod reports;

@@ -8,8 +8,10 @@
 //! for both tools); the table gives the median. ca-replay's side is `ingest::read_signins`
 //! into normalized `SignIn`s; DuckDB's is `CREATE TABLE AS SELECT * FROM read_json(..)` (or
 //! `read_parquet`) with all columns, on all cores. Formats: Graph NDJSON (plain and gzip),
-//! diagnostic-settings records, and ca-replay's Parquet and Arrow IPC. The portal CSV and Log
-//! Analytics shapes are not measured here: the generator does not write them. A custom harness rather than criterion:
+//! diagnostic-settings records, Log Analytics rows (NDJSON, dynamic columns as JSON text), the
+//! admin center's CSV downloads (DuckDB: `read_csv` with `union_by_name`, as the user and
+//! workload files have other headers), and ca-replay's Parquet and Arrow IPC. A custom harness
+//! rather than criterion:
 //! one iteration is seconds long and the comparison runs another program.
 
 use std::path::{Path, PathBuf};
@@ -44,6 +46,8 @@ fn tenant(count: u64, gzip: bool, format: generate::Format) -> PathBuf {
             generate::Format::Diagnostic => "diagnostic",
             generate::Format::Parquet => "parquet",
             generate::Format::Arrow => "arrow",
+            generate::Format::LogAnalytics => "loganalytics",
+            generate::Format::PortalCsv => "portalcsv",
         }
     );
     let dir = data_dir(&name);
@@ -167,7 +171,7 @@ fn main() {
         &'static str,
         Result<&'static str, &'static str>,
     );
-    let cases: [Case; 5] = [
+    let cases: [Case; 7] = [
         (
             "Graph JSON (NDJSON)",
             false,
@@ -188,6 +192,20 @@ fn main() {
             generate::Format::Diagnostic,
             "*.json",
             Ok(JSON),
+        ),
+        (
+            "Log Analytics rows (NDJSON)",
+            false,
+            generate::Format::LogAnalytics,
+            "*.ndjson",
+            Ok(JSON),
+        ),
+        (
+            "Admin center CSV downloads",
+            false,
+            generate::Format::PortalCsv,
+            "*.csv",
+            Ok("read_csv('{glob}', union_by_name=true, all_varchar=true)"),
         ),
         (
             "Parquet (ca-replay schema)",

@@ -33,9 +33,17 @@ pub struct Locations {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Gates {
+    /// Users the change would newly block.
     pub max_new_blocked_users: Option<u64>,
+    /// Users the change would newly prompt for MFA.
     pub max_new_prompted_users: Option<u64>,
+    /// Users the change would newly send to register for MFA.
+    pub max_new_registering_users: Option<u64>,
+    /// Any break-glass error (an account could be locked out, or none is configured) fails.
     pub break_glass: Option<bool>,
+    /// The least share (0 to 1) of (sign-in, policy) pairs on which ca-replay must agree with
+    /// the verdicts Entra recorded (self-validation).
+    pub min_agreement: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -69,6 +77,16 @@ impl Config {
                     path: path.to_path_buf(),
                     message: format!(
                         "[app_bundles] `{k}` is not a bundle (Office365, MicrosoftAdminPortals)"
+                    ),
+                });
+            }
+        }
+        if let Some(a) = config.gates.min_agreement {
+            if !(0.0..=1.0).contains(&a) {
+                return Err(ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "[gates] min_agreement = {a}: a share between 0 and 1 (0.99 is 99%)"
                     ),
                 });
             }

@@ -21,6 +21,8 @@ pub struct Tenant {
 pub enum TenantError {
     #[error("`{0}` has no `policies/` folder\nhint: a tenant folder holds policies/, signins/ and optional directory files (see README)")]
     NoPolicies(PathBuf),
+    #[error("the policies folder `{0}` does not exist")]
+    PoliciesMissing(PathBuf),
     #[error("`{0}` is not a folder")]
     NotAFolder(PathBuf),
     #[error(transparent)]
@@ -35,7 +37,24 @@ impl Tenant {
     /// Loads a tenant folder. Blocking findings (errors, and unsupported fields unless allowed)
     /// are an error listing every one of them.
     pub fn load(root: &Path, options: BuildOptions) -> Result<Tenant, TenantError> {
-        let t = Tenant::load_unchecked(root, options)?;
+        Tenant::checked(Tenant::load_unchecked(root, options)?, options)
+    }
+
+    /// Loads a tenant folder with the Conditional Access policies of another folder (or file)
+    /// instead of its own `policies/`: the directory, `identityProtection.json` and
+    /// `ca-replay.toml` still come from `root`. `diff` loads base and head this way.
+    pub fn load_with_policies(
+        root: &Path,
+        policies: &Path,
+        options: BuildOptions,
+    ) -> Result<Tenant, TenantError> {
+        if !policies.exists() {
+            return Err(TenantError::PoliciesMissing(policies.to_path_buf()));
+        }
+        Tenant::checked(Tenant::load_parts(root, policies, options)?, options)
+    }
+
+    fn checked(t: Tenant, options: BuildOptions) -> Result<Tenant, TenantError> {
         let blocking = t.set.blocking_findings(options);
         if !blocking.is_empty() {
             let list: Vec<String> = blocking.iter().map(|f| format!("  {f}")).collect();
@@ -49,6 +68,18 @@ impl Tenant {
 
     /// Loads without stopping at findings (for `validate`).
     pub fn load_unchecked(root: &Path, options: BuildOptions) -> Result<Tenant, TenantError> {
+        let policies = root.join("policies");
+        if root.is_dir() && !policies.exists() {
+            return Err(TenantError::NoPolicies(root.to_path_buf()));
+        }
+        Tenant::load_parts(root, &policies, options)
+    }
+
+    fn load_parts(
+        root: &Path,
+        policies: &Path,
+        options: BuildOptions,
+    ) -> Result<Tenant, TenantError> {
         if !root.is_dir() {
             return Err(TenantError::NotAFolder(root.to_path_buf()));
         }
@@ -72,11 +103,7 @@ impl Tenant {
             }
             .into());
         }
-        let policies = root.join("policies");
-        if !policies.exists() {
-            return Err(TenantError::NoPolicies(root.to_path_buf()));
-        }
-        let (loaded, mut findings) = policy::load_policies(&policies)?;
+        let (loaded, mut findings) = policy::load_policies(policies)?;
         let mut legacy = Vec::new();
         for name in ["identityProtection.json", "identityProtection.json.gz"] {
             let p = root.join(name);

@@ -25,6 +25,8 @@ use crate::policy::{CompiledPolicy, PolicyKind, UserRef};
 use crate::signin::SignIn;
 use crate::tenant::Tenant;
 
+use super::{probe, user_label as label};
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Finding {
     /// `error` (an account could be locked out, or the setup is wrong) or `warning`.
@@ -66,19 +68,15 @@ impl Report {
     }
 }
 
-fn label(tenant: &Tenant, u: UserIdx) -> String {
-    let user = tenant.dir.user(u);
-    if user.user_principal_name.is_empty() {
-        user.id.clone()
-    } else {
-        user.user_principal_name.clone()
-    }
-}
-
 /// Whether the policy can stop or challenge anyone (a grant control, block, or a legacy
 /// Identity Protection policy); session-only policies cannot lock anyone out.
 fn could_challenge(p: &CompiledPolicy) -> bool {
     p.grant.block || !p.grant.controls.is_empty() || p.kind != PolicyKind::ConditionalAccess
+}
+
+/// The configured break-glass accounts that the directory has (users, and groups expanded).
+pub fn configured_accounts(tenant: &Tenant) -> BTreeSet<UserIdx> {
+    accounts(tenant, &mut Vec::new())
 }
 
 /// The configured accounts (users, and groups expanded), with findings for what cannot be found.
@@ -121,19 +119,6 @@ fn accounts(tenant: &Tenant, findings: &mut Vec<Finding>) -> BTreeSet<UserIdx> {
         }
     }
     out
-}
-
-/// A sign-in as the account would make it: interactive, internal, nothing else known.
-fn probe(tenant: &Tenant, u: UserIdx) -> SignIn {
-    let user = tenant.dir.user(u);
-    SignIn {
-        id: format!("break-glass-probe-{}", user.id),
-        user_id: user.id.clone(),
-        user_principal_name: user.user_principal_name.clone(),
-        user_type: user.user_type.clone(),
-        is_interactive: true,
-        ..SignIn::default()
-    }
 }
 
 /// Whether every include entry names only break-glass accounts (users, or groups whose members

@@ -24,6 +24,8 @@ pub fn generate(a: &GenerateArgs) -> anyhow::Result<ExitCode> {
                 super::SigninFormatArg::Diagnostic => generate::Format::Diagnostic,
                 super::SigninFormatArg::Parquet => generate::Format::Parquet,
                 super::SigninFormatArg::Arrow => generate::Format::Arrow,
+                super::SigninFormatArg::LogAnalytics => generate::Format::LogAnalytics,
+                super::SigninFormatArg::PortalCsv => generate::Format::PortalCsv,
             },
         },
     )?;

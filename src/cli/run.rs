@@ -1,20 +1,23 @@
 //! `ca-replay run`: load the tenant, read its sign-ins, replay, write the reports.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{DetailsArg, ExitCode, RunArgs};
-use crate::ingest::{self, IngestOptions};
+use crate::ingest::{self, IngestOptions, IngestReport};
 use crate::policy::BuildOptions;
-use crate::privacy;
+use crate::privacy::{self, Pseudonymizer};
 use crate::replay::{self, Details};
+use crate::signin::SignIn;
 use crate::tenant::Tenant;
 
 /// A progress bar on stderr: drawn only when stderr is a terminal and `--quiet` is off.
-fn progress(quiet: bool, len: u64, what: &str, counts: &str) -> ProgressBar {
+pub(super) fn progress(quiet: bool, len: u64, what: &str, counts: &str) -> ProgressBar {
     let target = if quiet {
         ProgressDrawTarget::hidden()
     } else {
@@ -80,10 +83,15 @@ pub(super) fn signin_paths(tenant: &Tenant, extra: &[PathBuf]) -> anyhow::Result
 }
 
 /// `--run-name`, or the tenant folder's name and the date of the newest sign-in.
-fn run_name(a: &RunArgs, tenant: &Tenant, signins: &[crate::signin::SignIn]) -> String {
-    if let Some(name) = &a.run_name {
-        return name.clone();
+fn run_name(a: &RunArgs, tenant: &Tenant, signins: &[SignIn]) -> String {
+    match &a.run_name {
+        Some(name) => name.clone(),
+        None => tenant_and_date(tenant, signins),
     }
+}
+
+/// The tenant folder's name and the date of the newest sign-in (`contoso-2026-11-22`).
+pub(super) fn tenant_and_date(tenant: &Tenant, signins: &[SignIn]) -> String {
     let tenant_name = tenant
         .root
         .canonicalize()
@@ -97,58 +105,102 @@ fn run_name(a: &RunArgs, tenant: &Tenant, signins: &[crate::signin::SignIn]) -> 
     }
 }
 
-/// A line for stderr: pseudonymized when the run is.
-fn shown<'a>(
-    pz: &mut Option<privacy::Pseudonymizer>,
-    line: &'a str,
-) -> anyhow::Result<std::borrow::Cow<'a, str>> {
-    Ok(match pz {
-        Some(pz) => pz.text(line)?,
-        None => line.into(),
-    })
+/// How `run` and `diff` read sign-ins.
+pub(super) struct Reading<'a> {
+    pub paths: Vec<PathBuf>,
+    pub options: IngestOptions,
+    pub quiet: bool,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Tenants whose MFA registration clocks are computed over every sign-in read, before the
+    /// window is applied (the policy's clock still sees the prompts before it).
+    pub clocks_for: &'a [&'a Tenant],
+    /// With a key: pseudonymize (`--pseudonymize`). The pseudonymizer is built from the
+    /// tenants of `clocks_for` and the sign-ins read, and what is printed goes through it.
+    pub privacy: Option<privacy::Key>,
 }
 
-/// Writes the pseudonym mapping to `--pseudonym-map`; refuses to overwrite a report file and
-/// warns when the file is inside the report folder (sharing the folder would share it).
-fn write_mapping(
-    map: &std::path::Path,
-    out: &std::path::Path,
-    pz: &privacy::Pseudonymizer,
-) -> anyhow::Result<()> {
-    let folder = |p: &std::path::Path| {
-        let p = if p.as_os_str().is_empty() {
-            std::path::Path::new(".")
-        } else {
-            p
-        };
-        p.canonicalize().ok()
+/// What [`read_signins`] read.
+pub(super) struct SigninsRead {
+    /// The sign-ins in the window.
+    pub signins: Vec<SignIn>,
+    pub report: IngestReport,
+    /// Per tenant of `Reading::clocks_for`, its MFA registration clocks.
+    pub clocks: Vec<HashMap<String, i64>>,
+    /// With `Reading::privacy`: the pseudonymizer, knowing every value read.
+    pub pz: Option<Pseudonymizer>,
+}
+
+/// Reads the sign-ins (a progress bar of bytes read), computes the registration clocks, keeps
+/// the `--from`/`--to` window (counting the rest in the report), and prints what was skipped.
+pub(super) fn read_signins(r: Reading) -> anyhow::Result<SigninsRead> {
+    if let (Some(f), Some(t)) = (r.from, r.to) {
+        anyhow::ensure!(f < t, "--from {f} is not before --to {t}");
+    }
+    let files = ingest::signin_files(&r.paths)?;
+    let total_bytes = files.iter().map(|(_, b)| b).sum();
+    let bar = progress(
+        r.quiet,
+        total_bytes,
+        "reading",
+        "{bytes}/{total_bytes} ({bytes_per_sec})",
+    );
+    let (mut signins, mut report) =
+        ingest::read_files_observed(files, r.options, &|_, bytes| bar.inc(bytes))?;
+    bar.finish_and_clear();
+    let clocks = r
+        .clocks_for
+        .iter()
+        .map(|t| replay::registration_clocks(t, &signins))
+        .collect();
+    if r.from.is_some() || r.to.is_some() {
+        let before = signins.len();
+        signins.retain(|s| {
+            r.from.is_none_or(|f| s.created_at >= f) && r.to.is_none_or(|t| s.created_at < t)
+        });
+        report.outside_window = before - signins.len();
+        report.window = (r.from, r.to);
+    }
+    // What is printed lands in CI logs too: pseudonymized like the reports.
+    let mut pz = match r.privacy {
+        Some(key) => {
+            let mut b = Pseudonymizer::builder(key);
+            for t in r.clocks_for {
+                b = b.tenant(t);
+            }
+            Some(b.signins(&signins).build()?)
+        }
+        None => None,
     };
-    let map_dir = folder(map.parent().unwrap_or(std::path::Path::new(".")));
-    let out_dir = folder(out);
-    let inside = match (&map_dir, &out_dir) {
-        (Some(m), Some(o)) => m.starts_with(o),
-        _ => false,
-    };
-    if inside {
-        let name = map.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        anyhow::ensure!(
-            !(map_dir == out_dir && crate::report::FILES.contains(&name)),
-            "--pseudonym-map `{}` would replace a report file\nhint: write the mapping outside the report folder",
-            map.display()
-        );
+    let root = r
+        .clocks_for
+        .first()
+        .map(|t| t.root.clone())
+        .unwrap_or_default();
+    for d in report.skipped.iter().take(5) {
+        match &mut pz {
+            Some(pz) => eprintln!(
+                "skipped: {}",
+                crate::report::pseudonymize::diagnostic(pz, &root, d)?
+            ),
+            None => eprintln!("skipped: {d}"),
+        }
+    }
+    if report.skipped.len() > 5 {
         eprintln!(
-            "warning: the pseudonym mapping `{}` is inside the report folder: whoever gets the folder can undo the pseudonyms",
-            map.display()
+            "skipped: … and {} more (counted in the reports)",
+            report.skipped.len() - 5
         );
     }
-    crate::report::write_atomic(map, &pz.mapping_csv())
-        .with_context(|| format!("writing the pseudonym mapping `{}`", map.display()))?;
-    eprintln!(
-        "pseudonym mapping ({} pseudonyms) in {}",
-        pz.len(),
-        map.display()
-    );
-    Ok(())
+    for note in &report.notes {
+        eprintln!("note: {}", super::privacy::shown(&mut pz, note)?);
+    }
+    Ok(SigninsRead {
+        signins,
+        report,
+        clocks,
+        pz,
+    })
 }
 
 pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -157,80 +209,30 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         allow_unsupported: a.allow_unsupported,
     };
     let mut tenant = Tenant::load(&a.tenant, options)?;
+    a.gates.apply(&mut tenant.config.gates);
     if !a.policies.is_empty() {
         select_policies(&mut tenant, &a.policies)?;
     }
-    // Pseudonymization: the key is checked before the long part of the run.
-    let pseudonymize = a.pseudonymize || tenant.config.privacy.pseudonymize;
-    if a.pseudonym_map.is_some() && !pseudonymize {
-        anyhow::bail!(
-            "--pseudonym-map needs pseudonymization\nhint: add --pseudonymize, or `[privacy] pseudonymize = true` in ca-replay.toml"
-        );
-    }
-    let key = if pseudonymize {
-        Some(privacy::Key::from_env()?)
-    } else {
-        None
-    };
-    let paths = signin_paths(&tenant, &a.signins)?;
-    let files = ingest::signin_files(&paths)?;
-    let total_bytes = files.iter().map(|(_, b)| b).sum();
-    let bar = progress(
-        a.quiet,
-        total_bytes,
-        "reading",
-        "{bytes}/{total_bytes} ({bytes_per_sec})",
-    );
-    let (mut signins, mut report) = ingest::read_files_observed(
-        files,
-        IngestOptions {
+    // The key is checked before the long part of the run.
+    let key = super::privacy::key(&a.privacy, &tenant.config)?;
+    let SigninsRead {
+        mut signins,
+        mut report,
+        mut clocks,
+        mut pz,
+    } = read_signins(Reading {
+        paths: signin_paths(&tenant, &a.signins)?,
+        options: IngestOptions {
             strict: a.strict,
             max_bad_rows: a.max_bad_rows,
         },
-        &|_, bytes| bar.inc(bytes),
-    )?;
-    bar.finish_and_clear();
-    // The MFA registration clocks see every sign-in read, also those before the window.
-    let clocks = replay::registration_clocks(&tenant, &signins);
-    if a.from.is_some() || a.to.is_some() {
-        if let (Some(f), Some(t)) = (a.from, a.to) {
-            anyhow::ensure!(f < t, "--from {f} is not before --to {t}");
-        }
-        let before = signins.len();
-        signins.retain(|s| {
-            a.from.is_none_or(|f| s.created_at >= f) && a.to.is_none_or(|t| s.created_at < t)
-        });
-        report.outside_window = before - signins.len();
-        report.window = (a.from, a.to);
-    }
-    // What the run prints lands in CI logs too: pseudonymized like the reports.
-    let mut pz = match key {
-        Some(key) => Some(
-            privacy::Pseudonymizer::builder(key)
-                .tenant(&tenant)
-                .signins(&signins)
-                .build()?,
-        ),
-        None => None,
-    };
-    for d in report.skipped.iter().take(5) {
-        match &mut pz {
-            Some(pz) => eprintln!(
-                "skipped: {}",
-                crate::report::pseudonymize::diagnostic(pz, &tenant.root, d)?
-            ),
-            None => eprintln!("skipped: {d}"),
-        }
-    }
-    if report.skipped.len() > 5 {
-        eprintln!(
-            "skipped: … and {} more (counted in summary.json)",
-            report.skipped.len() - 5
-        );
-    }
-    for note in &report.notes {
-        eprintln!("note: {}", shown(&mut pz, note)?);
-    }
+        quiet: a.quiet,
+        from: a.from,
+        to: a.to,
+        clocks_for: &[&tenant],
+        privacy: key,
+    })?;
+    let clocks = clocks.pop().unwrap_or_default();
     let details = match a.details {
         DetailsArg::Applied => Details::Applied,
         DetailsArg::All => Details::All,
@@ -258,16 +260,16 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         Some(out) => out.clone(),
         None => a.reports_dir.join(run_name(a, &tenant, &signins)),
     };
-    match &mut pz {
+    // The warnings are taken before pseudonymization changes the policies' names.
+    let warnings: Vec<String> = tenant
+        .warnings(options)
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+    let gates = match &mut pz {
         None => crate::report::write(&out, &tenant, &signins, &report, &replay, options)
             .with_context(|| format!("writing reports to `{}`", out.display()))?,
         Some(pz) => {
-            // The warnings print after the reports, pseudonymized from the original names.
-            let warnings: Vec<String> = tenant
-                .warnings(options)
-                .iter()
-                .map(|w| w.to_string())
-                .collect();
             let written = crate::report::write_pseudonymized(
                 &out,
                 &mut tenant,
@@ -277,21 +279,23 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
                 options,
                 pz,
             );
-            // The mapping is written even when the leak check stopped the reports: it names
-            // the value the error gives only as a pseudonym.
-            if let Some(map) = &a.pseudonym_map {
-                write_mapping(map, &out, pz)?;
+            // The mapping is written even when the leak check stopped the reports: the error
+            // names the value only by its pseudonym.
+            if let Some(map) = &a.privacy.pseudonym_map {
+                super::privacy::write_mapping(map, &out, &crate::report::FILES, pz)?;
             }
-            written.with_context(|| format!("writing reports to `{}`", out.display()))?;
-            for w in warnings {
-                eprintln!("{}", pz.text(&w)?);
+            let gates =
+                written.with_context(|| format!("writing reports to `{}`", out.display()))?;
+            // The JUnit file leaves the report folder too: checked like the reports.
+            if a.gates.junit.is_some() {
+                let xml = crate::checks::gates::junit("ca-replay run", &gates, &[]);
+                pz.leak_check()?.file("junit.xml", xml.as_bytes())?;
             }
+            gates
         }
-    }
-    if pz.is_none() {
-        for w in tenant.warnings(options) {
-            eprintln!("{w}");
-        }
+    };
+    for w in &warnings {
+        eprintln!("{}", super::privacy::shown(&mut pz, w)?);
     }
     eprintln!(
         "replayed {} sign-ins ({} evaluated) against {} policies in {:.2}s (loading and reading {:.2}s); reports in {}",
@@ -302,5 +306,8 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         read_secs,
         out.display()
     );
-    Ok(ExitCode::Ok)
+    let report_md = std::fs::read_to_string(out.join("report.md"))
+        .with_context(|| format!("reading back `{}`", out.join("report.md").display()))?;
+    super::ci::step_summary(&report_md)?;
+    super::ci::conclude("ca-replay run", &gates, &[], a.gates.junit.as_deref())
 }

@@ -48,6 +48,10 @@ pub struct Group {
     pub display_name: String,
     pub member_users: Vec<UserIdx>,
     pub member_groups: Vec<GroupIdx>,
+    /// Its record in `groups.json` carries `members` or `transitiveMembers` (even empty): its
+    /// membership is known. A group only named as another group's member, or listed without
+    /// either field, has unknown membership.
+    pub members_listed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,6 +316,7 @@ impl Directory {
                 let Some(members) = r.value.get(field).and_then(Value::as_array) else {
                     continue;
                 };
+                self.groups[g as usize].members_listed = true;
                 for (mi, m) in members.iter().enumerate() {
                     let (mid, ty) = match m {
                         Value::String(s) => (s.trim().to_owned(), String::new()),
@@ -556,6 +561,37 @@ impl Directory {
             queue.extend(group.member_groups.iter().copied());
         }
         users
+    }
+
+    /// Whether `g` and every group nested in it carry their membership: only then does an
+    /// empty [`Directory::transitive_users`] mean the group has no members.
+    pub fn membership_known(&self, g: GroupIdx) -> bool {
+        let mut seen = HashSet::new();
+        let mut queue = VecDeque::from([g]);
+        while let Some(x) = queue.pop_front() {
+            if !seen.insert(x) {
+                continue;
+            }
+            let group = &self.groups[x as usize];
+            if !group.members_listed {
+                return false;
+            }
+            queue.extend(group.member_groups.iter().copied());
+        }
+        true
+    }
+
+    /// Users holding role template `role` (lower-cased id) actively at directory scope,
+    /// directly or through a role-assignable group.
+    pub fn role_holders(&self, role: &str) -> Vec<UserIdx> {
+        let mut out: Vec<UserIdx> = self
+            .user_roles
+            .iter()
+            .filter(|(_, roles)| roles.iter().any(|r| r == role))
+            .map(|(u, _)| *u)
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// The chain of groups by which a user is in `g`: `[g]` for a direct member,

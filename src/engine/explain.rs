@@ -7,7 +7,8 @@ use crate::directory::Directory;
 use crate::directory::UserIdx;
 use crate::policy::{CompiledPolicy, Entry, PolicySet, UserRef};
 
-fn tail(pointer: &str) -> String {
+/// The last step of a JSON pointer as a trace names it: `excludeGroups[2]`.
+pub(crate) fn tail(pointer: &str) -> String {
     // `/conditions/users/excludeGroups/2` -> `excludeGroups[2]`
     let mut parts = pointer.rsplit('/');
     match (parts.next(), parts.next()) {

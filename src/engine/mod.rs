@@ -346,7 +346,9 @@ impl<'a> Facts<'a> {
     }
 }
 
-fn classify_external(dir: &Directory, user: Option<UserIdx>, s: &SignIn) -> External {
+/// The user of a sign-in as the users condition sees it: internal, a kind of external user, or
+/// unknown (entra-semantics.md §2.2). Public for the coverage breakdown by user type.
+pub fn classify_external(dir: &Directory, user: Option<UserIdx>, s: &SignIn) -> External {
     let cross = s.cross_tenant_access_type.as_str();
     if cross.eq_ignore_ascii_case("b2bDirectConnect") {
         return External::Kind(GuestKind::B2bDirectConnectUser);

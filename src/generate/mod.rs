@@ -62,6 +62,37 @@ pub enum Format {
     Parquet,
     /// The same schema as Arrow IPC (`signins-YYYY-MM-DD.arrow`).
     Arrow,
+    /// Log Analytics rows (`SigninLogs`, `AADNonInteractiveUserSignInLogs`, …) as a query
+    /// export writes them, NDJSON, one file per day (`loganalytics-YYYY-MM-DD.ndjson`).
+    LogAnalytics,
+    /// The Entra admin center's CSV downloads, one per day and kind, named as the portal names
+    /// them (`InteractiveSignIns_…`, `NonInteractiveSignIns_…`, `ServicePrincipalSignIns_…`,
+    /// `ManagedIdentitySignIns_…`). They lack what the CSV cannot carry
+    /// (`ingest::portal_csv::CSV_CANNOT_CARRY`).
+    PortalCsv,
+}
+
+/// The portal's download names and headers, by slot (see [`portal_slot`]).
+const PORTAL_FILES: [&str; 4] = [
+    "Interactive",
+    "NonInteractive",
+    "ServicePrincipal",
+    "ManagedIdentity",
+];
+const PORTAL_HEADERS: [&[&str]; 4] = [
+    crate::ingest::portal_csv::USER_HEADERS,
+    crate::ingest::portal_csv::USER_HEADERS,
+    crate::ingest::portal_csv::WORKLOAD_HEADERS,
+    crate::ingest::portal_csv::WORKLOAD_HEADERS,
+];
+
+fn portal_slot(e: EventType) -> usize {
+    match e {
+        EventType::InteractiveUser => 0,
+        EventType::NonInteractiveUser => 1,
+        EventType::ServicePrincipal => 2,
+        EventType::ManagedIdentity => 3,
+    }
 }
 
 impl Format {
@@ -69,7 +100,16 @@ impl Format {
         match self {
             Format::Parquet => Some(columnar::Format::Parquet),
             Format::Arrow => Some(columnar::Format::ArrowIpc),
-            Format::Graph | Format::Diagnostic => None,
+            Format::Graph | Format::Diagnostic | Format::LogAnalytics | Format::PortalCsv => None,
+        }
+    }
+
+    /// Files per day.
+    fn slots(self) -> usize {
+        if self == Format::PortalCsv {
+            PORTAL_FILES.len()
+        } else {
+            1
         }
     }
 }
@@ -119,21 +159,32 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
         Format::Diagnostic => ("diagnostic", "json"),
         Format::Parquet => ("signins", "parquet"),
         Format::Arrow => ("signins", "arrow"),
+        Format::LogAnalytics => ("loganalytics", "ndjson"),
+        Format::PortalCsv => ("", "csv"),
     };
     let gz = if o.gzip && o.format.columnar().is_none() {
         ".gz"
     } else {
         ""
     };
+    // One file per day, or per day and event type for the portal's downloads (`slots` each).
+    let slots = o.format.slots();
     let paths: Vec<PathBuf> = (0..per_day.len())
-        .map(|day| {
+        .flat_map(|day| {
             let date = o.start + Duration::days(day as i64);
-            out.join(format!(
-                "signins/{stem}-{:04}-{:02}-{:02}.{ext}{gz}",
-                date.year(),
-                date.month(),
-                date.day()
-            ))
+            let ymd = |d: DateTime<Utc>| format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
+            (0..slots).map(move |slot| {
+                if o.format == Format::PortalCsv {
+                    out.join(format!(
+                        "signins/{}SignIns_{}_{}.{ext}{gz}",
+                        PORTAL_FILES[slot],
+                        ymd(date),
+                        ymd(date + Duration::days(1))
+                    ))
+                } else {
+                    out.join(format!("signins/{stem}-{}.{ext}{gz}", ymd(date)))
+                }
+            })
         })
         .collect();
     let jobs = jobs(&rng, o, &per_day);
@@ -161,24 +212,41 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
         summary.signins += per_day.iter().sum::<usize>() as u64;
         return Ok(summary);
     }
+    let compress = |buf: Vec<u8>| if o.gzip { gzip(&buf) } else { buf };
     let render = |(day, r, times): &Job| {
         let mut r = r.clone();
         let signins: Vec<SignIn> = times.iter().map(|t| model.signin(&mut r, *t)).collect();
-        let mut buf = Vec::with_capacity(times.len() * 3600);
-        for s in &signins {
-            match o.format {
-                Format::Diagnostic => write::diagnostic_json(s, &mut buf),
-                _ => write::signin_json(s, &mut buf),
+        let mut bufs = vec![Vec::with_capacity(times.len() * 3600 / slots); slots];
+        if o.format == Format::PortalCsv {
+            for s in &signins {
+                let slot = portal_slot(s.event_type);
+                write::portal_csv_row(s, PORTAL_HEADERS[slot], &mut bufs[slot]);
             }
-            buf.push(b'\n');
+        } else {
+            let buf = &mut bufs[0];
+            for s in &signins {
+                match o.format {
+                    Format::Diagnostic => write::diagnostic_json(s, buf),
+                    Format::LogAnalytics => write::log_analytics_json(s, buf),
+                    _ => write::signin_json(s, buf),
+                }
+                buf.push(b'\n');
+            }
         }
-        (*day, if o.gzip { gzip(&buf) } else { buf })
+        (*day, bufs.into_iter().map(compress).collect())
     };
+    // A CSV file starts with its header (UTF-8 with a BOM, as the portal writes it).
+    let headers: Vec<Vec<u8>> = (0..slots)
+        .map(|slot| match o.format {
+            Format::PortalCsv => compress(write::portal_csv_header(PORTAL_HEADERS[slot])),
+            _ => Vec::new(),
+        })
+        .collect();
     // Render a window of chunks in parallel while the previous window is written.
     let window = rayon::current_num_threads() * 2;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Vec<u8>)>>(1);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Vec<Vec<u8>>)>>(1);
     let written = std::thread::scope(|scope| {
-        let writer = scope.spawn(|| write_days(&paths, rx));
+        let writer = scope.spawn(|| write_days(&paths, &headers, rx));
         for w in jobs.chunks(window) {
             if tx.send(w.par_iter().map(render).collect()).is_err() {
                 break;
@@ -215,45 +283,60 @@ fn jobs(rng: &Rng, o: &Options, per_day: &[usize]) -> Vec<Job> {
     jobs
 }
 
-/// Writes rendered chunks, in order, to their day's file; every day gets a file (maybe empty).
+/// Writes rendered chunks, in order, to their day's files (`headers.len()` per day, each
+/// starting with its header); every day gets its files (maybe empty but for the header).
 fn write_days(
     paths: &[PathBuf],
-    rx: std::sync::mpsc::Receiver<Vec<(usize, Vec<u8>)>>,
+    headers: &[Vec<u8>],
+    rx: std::sync::mpsc::Receiver<Vec<(usize, Vec<Vec<u8>>)>>,
 ) -> Result<u64, GenerateError> {
-    let open = |path: &Path| -> Result<std::io::BufWriter<std::fs::File>, GenerateError> {
-        Ok(std::io::BufWriter::with_capacity(
-            1 << 20,
-            std::fs::File::create(path).map_err(io(path))?,
-        ))
+    type Files = Vec<std::io::BufWriter<std::fs::File>>;
+    let slots = headers.len();
+    let mut bytes = 0u64;
+    let mut open = |day: usize| -> Result<Files, GenerateError> {
+        (0..slots)
+            .map(|slot| {
+                let path = &paths[day * slots + slot];
+                let mut f = std::io::BufWriter::with_capacity(
+                    1 << 20,
+                    std::fs::File::create(path).map_err(io(path))?,
+                );
+                f.write_all(&headers[slot]).map_err(io(path))?;
+                bytes += headers[slot].len() as u64;
+                Ok(f)
+            })
+            .collect()
     };
-    let mut bytes = 0;
+    let close = |day: usize, files: Files| -> Result<(), GenerateError> {
+        for (slot, mut f) in files.into_iter().enumerate() {
+            f.flush().map_err(io(&paths[day * slots + slot]))?;
+        }
+        Ok(())
+    };
+    let days = paths.len() / slots.max(1);
     let mut current = 0;
-    let mut file = match paths.first() {
-        Some(p) => Some(open(p)?),
-        None => None,
-    };
+    let mut files = if days > 0 { open(0)? } else { Vec::new() };
+    let mut written = 0u64;
     for window in rx {
         for (day, data) in window {
             while current < day {
-                if let Some(mut f) = file.take() {
-                    f.flush().map_err(io(&paths[current]))?;
-                }
+                close(current, std::mem::take(&mut files))?;
                 current += 1;
-                file = Some(open(&paths[current])?);
+                files = open(current)?;
             }
-            if let Some(f) = file.as_mut() {
-                f.write_all(&data).map_err(io(&paths[day]))?;
+            for (slot, (f, chunk)) in files.iter_mut().zip(&data).enumerate() {
+                f.write_all(chunk).map_err(io(&paths[day * slots + slot]))?;
+                written += chunk.len() as u64;
             }
-            bytes += data.len() as u64;
         }
     }
-    if let Some(mut f) = file.take() {
-        f.flush().map_err(io(&paths[current]))?;
+    if days > 0 {
+        close(current, files)?;
     }
-    for path in paths.iter().skip(current + 1) {
-        open(path)?;
+    for day in current + 1..days {
+        close(day, open(day)?)?;
     }
-    Ok(bytes)
+    Ok(bytes + written)
 }
 
 /// The sign-ins that `generate` writes for `users`, `count` and `seed` over 7 days from
@@ -1015,6 +1098,13 @@ mod tests {
                 let s = model.signin(&mut r, 1_793_000_000 + i);
                 proptest::prop_assert_eq!(&read_back(&s, write::signin_json), &s);
                 proptest::prop_assert_eq!(&read_back(&s, write::diagnostic_json), &s);
+                let mut row = Vec::new();
+                write::log_analytics_json(&s, &mut row);
+                let row: serde_json::Value = serde_json::from_slice(&row).unwrap();
+                proptest::prop_assert_eq!(
+                    &crate::ingest::log_analytics::read_json(row).unwrap(),
+                    &s
+                );
             }
         }
     }
@@ -1057,29 +1147,111 @@ mod tests {
         }
     }
 
-    /// The same tenant written as Graph JSON and as diagnostic-settings records reads the same.
+    /// The same tenant written as Graph JSON, as diagnostic-settings records and as Log
+    /// Analytics rows reads the same.
     #[test]
-    fn graph_and_diagnostic_files_read_the_same() {
+    fn graph_diagnostic_and_log_analytics_files_read_the_same() {
+        use crate::ingest::{read_signins, IngestOptions};
+        let (a, b, c) = (scratch(), scratch(), scratch());
+        generate(&a, &options(8)).unwrap();
+        let read = |d: &Path| read_signins(&[d.join("signins")], IngestOptions::default()).unwrap();
+        let (sa, ra) = read(&a);
+        assert!(ra.skipped.is_empty());
+        assert_eq!(sa.len(), 2500);
+        for (dir, format, stem) in [
+            (&b, Format::Diagnostic, "diagnostic-"),
+            (&c, Format::LogAnalytics, "loganalytics-"),
+        ] {
+            let o = Options {
+                format,
+                gzip: false,
+                ..options(8)
+            };
+            generate(dir, &o).unwrap();
+            let (sb, rb) = read(dir);
+            assert!(
+                rb.skipped.is_empty(),
+                "{format:?}: {:?}",
+                rb.skipped.first()
+            );
+            assert!(sa == sb, "{format:?} differs from Graph JSON");
+            assert!(files(dir)
+                .iter()
+                .all(|(p, _)| !p.starts_with("signins") || p.to_string_lossy().contains(stem)));
+        }
+        for d in [a, b, c] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+
+    /// The portal's CSV downloads read back as the Graph JSON sign-ins, less what the CSV
+    /// cannot carry; each kind of sign-in in its own file, gzipped or not.
+    #[test]
+    fn portal_csv_files_read_as_graph_less_what_csv_cannot_carry() {
         use crate::ingest::{read_signins, IngestOptions};
         let (a, b) = (scratch(), scratch());
-        generate(&a, &options(8)).unwrap();
-        let diagnostic = Options {
-            format: Format::Diagnostic,
-            gzip: false,
-            ..options(8)
-        };
-        generate(&b, &diagnostic).unwrap();
+        generate(&a, &options(9)).unwrap();
+        generate(
+            &b,
+            &Options {
+                format: Format::PortalCsv,
+                ..options(9)
+            },
+        )
+        .unwrap();
         let read = |d: &Path| read_signins(&[d.join("signins")], IngestOptions::default()).unwrap();
-        let ((sa, ra), (sb, rb)) = (read(&a), read(&b));
-        assert!(ra.skipped.is_empty() && rb.skipped.is_empty());
-        assert_eq!(sa.len(), 2500);
-        assert!(sa == sb, "the two formats differ");
-        assert!(
-            files(&b)
-                .iter()
-                .all(|(p, _)| !p.starts_with("signins")
-                    || p.to_string_lossy().contains("diagnostic-"))
-        );
+        let ((graph, _), (csv, report)) = (read(&a), read(&b));
+        assert!(report.skipped.is_empty(), "{:?}", report.skipped.first());
+        assert!(report.notes.iter().any(|n| n.contains("per-policy")));
+        assert_eq!(graph.len(), csv.len());
+        // What CSV_CANNOT_CARRY lists, and what follows from it.
+        let carried = |s: &SignIn| {
+            let mut s = s.clone();
+            s.applied_policies.clear();
+            s.audiences.clear();
+            s.auth_context.clear();
+            s.authentication_methods.clear();
+            s.device.display_name.clear();
+            s.sign_in_risk = None;
+            s.risk_level_aggregated = None;
+            // The workload downloads have no authentication columns at all.
+            if s.event_type.is_workload() {
+                s.authentication_requirement.clear();
+            }
+            s
+        };
+        // The files split sign-ins by kind: compare by id.
+        let by_id: std::collections::HashMap<&str, &SignIn> =
+            csv.iter().map(|s| (s.id.as_str(), s)).collect();
+        let mut differ = 0;
+        for g in &graph {
+            let Some(c) = by_id.get(g.id.as_str()) else {
+                panic!("{} is not in the CSV files", g.id);
+            };
+            if carried(g) != carried(c) {
+                differ += 1;
+                if differ == 1 {
+                    eprintln!("graph: {:#?}\ncsv: {:#?}", carried(g), carried(c));
+                }
+            }
+        }
+        assert_eq!(differ, 0, "of {}", graph.len());
+        let names: Vec<String> = files(&b)
+            .iter()
+            .filter_map(|(p, _)| p.strip_prefix("signins").ok())
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        for kind in [
+            "Interactive",
+            "NonInteractive",
+            "ServicePrincipal",
+            "ManagedIdentity",
+        ] {
+            assert!(
+                names.contains(&format!("{kind}SignIns_2026-11-02_2026-11-03.csv.gz")),
+                "{names:?}"
+            );
+        }
         for d in [a, b] {
             let _ = std::fs::remove_dir_all(d);
         }

@@ -155,6 +155,53 @@ pub fn diagnostic_json(s: &SignIn, out: &mut Vec<u8>) {
     .end();
 }
 
+/// Appends one sign-in as a Log Analytics row of its table (`SigninLogs`,
+/// `AADNonInteractiveUserSignInLogs`, …) as a query export writes it: PascalCase columns, the
+/// dynamic ones as JSON text (see `ingest::log_analytics::row_from_graph`).
+pub fn log_analytics_json(s: &SignIn, out: &mut Vec<u8>) {
+    let table = match s.event_type {
+        EventType::InteractiveUser => "SigninLogs",
+        EventType::NonInteractiveUser => "AADNonInteractiveUserSignInLogs",
+        EventType::ServicePrincipal => "AADServicePrincipalSignInLogs",
+        EventType::ManagedIdentity => "AADManagedIdentitySignInLogs",
+    };
+    let mut graph = Vec::with_capacity(4096);
+    signin_body(s, &mut graph, false);
+    let graph: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&graph).expect("signin_body writes a JSON object");
+    let row = crate::ingest::log_analytics::row_from_graph(&graph, table);
+    serde_json::to_writer(&mut *out, &row).expect("writing JSON to a Vec cannot fail");
+}
+
+/// The header line of a portal CSV download with `headers`: UTF-8 with a BOM, CRLF, as the
+/// portal writes it.
+pub fn portal_csv_header(headers: &[&str]) -> Vec<u8> {
+    let mut out = b"\xEF\xBB\xBF".to_vec();
+    csv_line(headers.iter().copied(), &mut out);
+    out
+}
+
+/// Appends one sign-in as a row of a portal CSV download with `headers` (see
+/// `ingest::portal_csv::row_from_graph`).
+pub fn portal_csv_row(s: &SignIn, headers: &[&str], out: &mut Vec<u8>) {
+    let mut graph = Vec::with_capacity(4096);
+    signin_body(s, &mut graph, false);
+    let graph: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&graph).expect("signin_body writes a JSON object");
+    let row = crate::ingest::portal_csv::row_from_graph(&graph, headers);
+    csv_line(row.iter().map(String::as_str), out);
+}
+
+/// One CSV record, quoted where needed, ended by CRLF.
+fn csv_line<'a>(cells: impl Iterator<Item = &'a str>, out: &mut Vec<u8>) {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(&mut *out);
+    w.write_record(cells)
+        .expect("writing CSV to a Vec cannot fail");
+    w.flush().expect("writing CSV to a Vec cannot fail");
+}
+
 fn capitalized(word: &str) -> String {
     let mut c = word.chars();
     match c.next() {

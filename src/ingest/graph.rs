@@ -519,7 +519,7 @@ pub fn parse_signin(v: &Value, category: Option<&str>) -> Result<SignIn, FieldEr
 /// An authentication step or status detail that says MFA was done: "MFA requirement satisfied by
 /// claim in the token", "MFA completed in Azure AD", "MFA successfully completed". "First factor
 /// requirement satisfied by claim in the token" is not MFA.
-fn shows_mfa(detail: &str) -> bool {
+pub fn shows_mfa(detail: &str) -> bool {
     let d = detail.to_ascii_lowercase();
     d.contains("mfa requirement satisfied")
         || d.contains("mfa completed")

@@ -206,6 +206,152 @@ const COLUMNS: &[(&str, Target)] = &[
     ),
 ];
 
+/// The header of the portal's user sign-in downloads (`InteractiveSignIns_…`,
+/// `NonInteractiveSignIns_…`), as it writes it: trailing spaces, a doubled `Incoming token
+/// type`, and columns ca-replay does not read (left blank by the generator).
+#[rustfmt::skip]
+pub const USER_HEADERS: &[&str] = &[
+    "Date (UTC)", "Request ID", "User agent", "Correlation ID", "User ID", "User", "Username",
+    "User type", "Cross tenant access type", "Incoming token type", "Authentication Protocol",
+    "Unique token identifier", "Original transfer method", "Client credential type",
+    "Token Protection - Sign In Session", "Token Protection - Sign In Session StatusCode",
+    "Application", "Application ID ", "App owner tenant ID", "Resource", "Resource ID ",
+    "Resource tenant ID", "Resource owner tenant ID", "Home tenant ID", "Home tenant name",
+    "IP address", "Location", "Status", "Sign-in error code", "Failure reason", "Client app",
+    "Device ID", "Browser", "Operating System", "Compliant", "Managed", "Join Type",
+    "Multifactor authentication result", "Multifactor authentication auth method",
+    "Multifactor authentication auth detail", "Authentication requirement", "Sign-in identifier",
+    "Session ID", "IP address (seen by resource)", "Through Global Secure Access",
+    "Global Secure Access IP address", "Autonomous system  number", "Flagged for review",
+    "Token issuer type", "Incoming token type", "Token issuer name", "Latency",
+    "Conditional Access", "Managed Identity type", "Associated Resource Id", "Federated Token Id",
+    "Federated Token Issuer",
+];
+
+/// The header of the service-principal and managed-identity downloads: no user columns.
+#[rustfmt::skip]
+pub const WORKLOAD_HEADERS: &[&str] = &[
+    "Date (UTC)", "Request ID", "Correlation ID", "Service principal ID",
+    "Service principal name", "Application", "Application ID ", "Resource", "Resource ID ",
+    "Resource tenant ID", "Home tenant ID", "IP address", "Location", "Status",
+    "Sign-in error code", "Failure reason", "Client credential type", "Credential key ID",
+    "Credential thumbprint", "Managed Identity type", "Associated Resource Id",
+    "Conditional Access", "Latency",
+];
+
+/// The inverse of reading: one row of a portal download with `headers`, from a Graph `signIn`
+/// object, in the portal's words (`Multi factor authentication`, `Redmond, Washington, US`,
+/// `True`, dates without a zone). Columns ca-replay does not read are blank.
+pub fn row_from_graph(graph: &Map<String, Value>, headers: &[&str]) -> Vec<String> {
+    let get = |path: &str| -> Option<&Value> {
+        let mut parts = path.split('.');
+        let mut v = graph.get(parts.next()?)?;
+        for p in parts {
+            v = v.get(p)?;
+        }
+        Some(v)
+    };
+    let text = |v: Option<&Value>| -> String {
+        match v {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Bool(b)) => if *b { "True" } else { "False" }.into(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        }
+    };
+    let code = get("status.errorCode").and_then(Value::as_i64);
+    headers
+        .iter()
+        .map(|h| {
+            let key = normalize_header(h);
+            if key == "multifactor authentication result"
+                || key == "multifactor authentication auth method"
+            {
+                return mfa_columns(graph, key == "multifactor authentication auth method");
+            }
+            if key == "status" {
+                return match code {
+                    Some(0) => "Success".into(),
+                    Some(_) => "Failure".into(),
+                    None => String::new(),
+                };
+            }
+            let Some(target) = COLUMNS.iter().find(|(k, _)| *k == key).map(|(_, t)| *t) else {
+                return String::new();
+            };
+            match target {
+                Target::Text(path) | Target::Bool(path) | Target::ErrorCode(path) => {
+                    text(get(path))
+                }
+                Target::Time(path) => text(get(path)).trim_end_matches('Z').to_owned(),
+                Target::Word(path, _) => display_word(&text(get(path))),
+                Target::Location => {
+                    let parts = [
+                        "location.city",
+                        "location.state",
+                        "location.countryOrRegion",
+                    ]
+                    .map(|p| text(get(p)));
+                    if parts.iter().all(String::is_empty) {
+                        String::new()
+                    } else {
+                        parts.join(", ")
+                    }
+                }
+            }
+        })
+        .collect()
+}
+
+/// The portal's MFA columns: the status detail, else the authentication step that did the
+/// MFA (its result detail, or its method when `method`).
+fn mfa_columns(graph: &Map<String, Value>, method: bool) -> String {
+    let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    if !method {
+        if let Some(d) = graph
+            .get("status")
+            .map(|st| str_of(st, "additionalDetails"))
+        {
+            if !d.is_empty() {
+                return d;
+            }
+        }
+    }
+    let steps = graph.get("authenticationDetails").and_then(Value::as_array);
+    let step = steps.into_iter().flatten().find(|st| {
+        let m = str_of(st, "authenticationMethod");
+        graph::shows_mfa(&str_of(st, "authenticationStepResultDetail"))
+            || st.get("succeeded") == Some(&Value::Bool(true)) && !graph::is_first_factor_method(&m)
+    });
+    step.map(|st| {
+        str_of(
+            st,
+            if method {
+                "authenticationMethod"
+            } else {
+                "authenticationStepResultDetail"
+            },
+        )
+    })
+    .unwrap_or_default()
+}
+
+/// `multiFactorAuthentication` → `Multi factor authentication` (what [`enum_word`] reads back).
+fn display_word(word: &str) -> String {
+    let mut out = String::with_capacity(word.len() + 4);
+    for (i, c) in word.chars().enumerate() {
+        if i == 0 {
+            out.extend(c.to_uppercase());
+        } else if c.is_ascii_uppercase() {
+            out.push(' ');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The portal's header: `Request ID` with a `Date (UTC)` (or older `Date`) column.
 pub fn matches(headers: &[String]) -> bool {
     let keys: Vec<String> = headers.iter().map(|h| normalize_header(h)).collect();
@@ -268,10 +414,13 @@ pub fn read(path: &Path, table: Table) -> Vec<Parsed> {
 fn kind_of(path: &Path, headers: &[String]) -> Vec<(&'static str, Value)> {
     let keys: Vec<String> = headers.iter().map(|h| normalize_header(h)).collect();
     let name = file_name(path);
-    if keys.iter().any(|k| k == "service principal id") && !keys.iter().any(|k| k == "user id") {
-        vec![("signInEventTypes", Value::from(vec!["servicePrincipal"]))]
-    } else if name.contains("managedidentity") {
+    // A managed-identity download has the service-principal columns: its name tells them apart.
+    if name.contains("managedidentity") {
         vec![("signInEventTypes", Value::from(vec!["managedIdentity"]))]
+    } else if keys.iter().any(|k| k == "service principal id")
+        && !keys.iter().any(|k| k == "user id")
+    {
+        vec![("signInEventTypes", Value::from(vec!["servicePrincipal"]))]
     } else if name.contains("noninteractive") {
         vec![("isInteractive", Value::Bool(false))]
     } else if name.contains("interactive") {

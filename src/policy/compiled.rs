@@ -304,6 +304,21 @@ impl CompiledPolicy {
                 .any(|c| matches!(c, Control::PasswordChange | Control::RiskRemediation))
     }
 
+    /// The grant asks for MFA: `mfa` or an authentication strength among its controls (with
+    /// `OR`, another control may be met instead; design.md counts both forms as MFA).
+    pub fn requires_mfa(&self) -> bool {
+        self.grant
+            .controls
+            .iter()
+            .any(|c| matches!(c, Control::Mfa | Control::AuthenticationStrength { .. }))
+    }
+
+    /// The policy protects what it applies to: it blocks, or it requires MFA (the coverage
+    /// check's rule).
+    pub fn protects(&self) -> bool {
+        self.grant.block || self.requires_mfa()
+    }
+
     pub fn risk_mask_has(mask: Mask, level: RiskLevel) -> bool {
         mask.has(level as usize)
     }

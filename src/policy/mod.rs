@@ -7,6 +7,7 @@
 pub mod compile;
 pub mod compiled;
 pub mod device_filter;
+pub mod git;
 pub mod identity_protection;
 pub mod model;
 
@@ -73,6 +74,9 @@ impl fmt::Display for Finding {
 pub struct LoadedPolicy {
     pub id: String,
     pub raw: model::Policy,
+    /// The policy object as read (keys normalized, OData annotations dropped): what `diff`
+    /// compares.
+    pub json: serde_json::Value,
     pub origin: Origin,
 }
 
@@ -135,6 +139,7 @@ pub fn load_policies(path: &Path) -> Result<(Vec<LoadedPolicy>, Vec<Finding>), S
                     message: "`[]` where an object is expected; read as not set".to_owned(),
                 });
             }
+            let json = value.clone();
             match serde_path_to_error::deserialize::<_, model::Policy>(value) {
                 Ok(raw) => {
                     let id = match raw.id.as_str() {
@@ -145,6 +150,7 @@ pub fn load_policies(path: &Path) -> Result<(Vec<LoadedPolicy>, Vec<Finding>), S
                     policies.push(LoadedPolicy {
                         id,
                         raw,
+                        json,
                         origin: Origin {
                             file: file.clone(),
                             pointer: pointer.clone(),

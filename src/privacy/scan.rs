@@ -3,7 +3,7 @@
 //!
 //! In: a file name and its bytes. Decoding by extension: `.json` every string and key;
 //! `.csv` every cell (less the `'` that guards a formula); `.md` with the Markdown writer's
-//! backslash escapes and entities undone; `.html` with entities decoded (`o&#x27;brien` is
+//! backslash escapes and entities undone; `.html` and `.xml` with entities decoded (`o&#x27;brien` is
 //! `o'brien`); `.parquet` every text cell; anything else as UTF-8 text. Out: `Ok`, or the
 //! first leak with the file, the kind of value and its pseudonym (never the value itself: the
 //! message goes to CI logs).
@@ -73,7 +73,7 @@ impl LeakCheck {
                 let text = std::str::from_utf8(bytes).map_err(|e| unreadable(e.to_string()))?;
                 match ext {
                     "md" => self.text(name, &unescape_markdown(text)),
-                    "html" | "htm" => self.text(name, &decode_html(text)),
+                    "html" | "htm" | "xml" => self.text(name, &decode_html(text)),
                     _ => self.text(name, text),
                 }
             }

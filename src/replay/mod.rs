@@ -38,15 +38,44 @@ pub struct DetailRow {
     pub reason: String,
 }
 
+/// Whether the proposed set protects a sign-in with MFA or a block (the coverage check,
+/// `checks::coverage`): one byte per sign-in, written by the replay in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[repr(u8)]
+pub enum Protection {
+    /// Not evaluated at all (`engine::not_evaluated`: first factor failed, managed identity).
+    #[default]
+    NotEvaluated,
+    /// A policy of the proposed set applies and blocks or requires MFA
+    /// (`CompiledPolicy::protects`), whatever its impact (MFA may already be satisfied).
+    Protected,
+    /// No such policy is known to apply, and one whose applicability the inputs cannot decide
+    /// would protect it.
+    Indeterminate,
+    /// No policy of the proposed set blocks it or requires MFA.
+    Unprotected,
+}
+
+impl Protection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protection::NotEvaluated => "not_evaluated",
+            Protection::Protected => "protected",
+            Protection::Indeterminate => "indeterminate",
+            Protection::Unprotected => "unprotected",
+        }
+    }
+}
+
 /// Distinct users as a bitset over the run's user numbering.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserSet(Vec<u64>);
 
 impl UserSet {
-    fn insert(&mut self, u: u32) {
+    pub fn insert(&mut self, u: u32) {
         crate::policy::set_bit(&mut self.0, u);
     }
-    fn merge(&mut self, other: &UserSet) {
+    pub fn merge(&mut self, other: &UserSet) {
         if self.0.len() < other.0.len() {
             self.0.resize(other.0.len(), 0);
         }
@@ -62,6 +91,14 @@ impl UserSet {
     }
     pub fn contains(&self, u: u32) -> bool {
         crate::policy::bit(&self.0, u)
+    }
+    /// The numbers in the set, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().enumerate().flat_map(|(i, &w)| {
+            (0..64u32)
+                .filter(move |b| w & (1u64 << b) != 0)
+                .map(move |b| i as u32 * 64 + b)
+        })
     }
     pub fn difference_len(&self, other: &UserSet) -> usize {
         self.0
@@ -107,6 +144,131 @@ impl Tally {
     }
 }
 
+/// How sign-in outcomes move from one policy set to another (`before` → `after`): the current
+/// set to the proposed one in `run`, a base set to a head set in `diff`. A sign-in whose outcome
+/// is more severe after is counted under the impact after; one less severe after, under the
+/// impact before (what it no longer gets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shift {
+    /// Sign-ins whose outcome differs.
+    pub signins_changed: u64,
+    pub newly: BTreeMap<Impact, UserSet>,
+    pub newly_signins: BTreeMap<Impact, u64>,
+    pub eased: BTreeMap<Impact, UserSet>,
+    pub eased_signins: BTreeMap<Impact, u64>,
+}
+
+impl Shift {
+    /// Counts one sign-in whose outcome is `before` in one set and `after` in the other.
+    pub fn add(&mut self, before: Impact, after: Impact, user: Option<u32>) {
+        let (users, signins, impact) = match after.severity().cmp(&before.severity()) {
+            std::cmp::Ordering::Equal => return,
+            std::cmp::Ordering::Greater => (&mut self.newly, &mut self.newly_signins, after),
+            std::cmp::Ordering::Less => (&mut self.eased, &mut self.eased_signins, before),
+        };
+        self.signins_changed += 1;
+        *signins.entry(impact).or_default() += 1;
+        if let Some(u) = user {
+            users.entry(impact).or_default().insert(u);
+        }
+    }
+    pub fn merge(&mut self, o: &Shift) {
+        self.signins_changed += o.signins_changed;
+        for (k, u) in &o.newly {
+            self.newly.entry(*k).or_default().merge(u);
+        }
+        for (k, n) in &o.newly_signins {
+            *self.newly_signins.entry(*k).or_default() += n;
+        }
+        for (k, u) in &o.eased {
+            self.eased.entry(*k).or_default().merge(u);
+        }
+        for (k, n) in &o.eased_signins {
+            *self.eased_signins.entry(*k).or_default() += n;
+        }
+    }
+}
+
+/// The users of a run, numbered in order of first sign-in for the distinct-user bitsets (user
+/// ids compared case-insensitively).
+#[derive(Debug, Clone, Default)]
+pub struct UserNumbers {
+    /// Per sign-in, its user's number (`None` without a user id).
+    pub of_signin: Vec<Option<u32>>,
+    /// Per user number, the index of the user's first sign-in.
+    pub first_signin: Vec<usize>,
+}
+
+impl UserNumbers {
+    pub fn new(signins: &[SignIn]) -> UserNumbers {
+        let mut numbering: HashMap<String, u32> = HashMap::new();
+        let mut first_signin = Vec::new();
+        let of_signin = signins
+            .iter()
+            .enumerate()
+            .map(|(si, s)| {
+                if s.user_id.is_empty() {
+                    return None;
+                }
+                let n = numbering.len() as u32;
+                let u = *numbering.entry(s.user_id.to_ascii_lowercase()).or_insert(n);
+                if u == n {
+                    first_signin.push(si);
+                }
+                Some(u)
+            })
+            .collect();
+        UserNumbers {
+            of_signin,
+            first_signin,
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.first_signin.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.first_signin.is_empty()
+    }
+}
+
+/// The parallel driver every replay shares: the sign-ins in chunks on rayon's pool, an
+/// accumulator per chunk from `init`, `step(acc, sign-in index, sign-in, user number)` for each
+/// sign-in, accumulators combined with `merge` (associative; rayon keeps chunk order), and
+/// `on_chunk(sign-ins done)` after each chunk for a progress display.
+pub fn drive<A: Send>(
+    signins: &[SignIn],
+    users: &UserNumbers,
+    init: impl Fn() -> A + Sync + Send,
+    step: impl Fn(&mut A, usize, &SignIn, Option<u32>) + Sync + Send,
+    merge: impl Fn(A, A) -> A + Sync + Send,
+    on_chunk: &(dyn Fn(u64) + Sync),
+) -> A {
+    signins
+        .par_chunks(CHUNK)
+        .enumerate()
+        .map(|(ci, chunk)| {
+            let mut acc = init();
+            for (k, s) in chunk.iter().enumerate() {
+                let si = ci * CHUNK + k;
+                step(&mut acc, si, s, users.of_signin.get(si).copied().flatten());
+            }
+            on_chunk(chunk.len() as u64);
+            acc
+        })
+        .reduce(&init, &merge)
+}
+
+/// Evaluates every policy of `env.set` that is not disabled against the prepared sign-in, into
+/// `evals` (aligned with the set; `None` for a disabled policy), as `combine` takes them.
+pub fn evaluate_set(env: &Env, f: &Facts, evals: &mut Vec<Option<Evaluation>>) {
+    evals.clear();
+    evals.extend(
+        env.set.policies.iter().map(|p| {
+            (p.state != crate::domain::PolicyState::Disabled).then(|| evaluate(env, p, f))
+        }),
+    );
+}
+
 /// What the replay found.
 #[derive(Debug, Clone, Default)]
 pub struct Replay {
@@ -143,6 +305,8 @@ pub struct Replay {
     pub not_evaluated: BTreeMap<&'static str, u64>,
     pub users: u64,
     pub details: Vec<DetailRow>,
+    /// Per sign-in (aligned with the sign-ins replayed): does the proposed set protect it?
+    pub protection: Vec<Protection>,
 }
 
 /// Entra's recorded verdict for a policy next to ca-replay's (self-validation).
@@ -231,18 +395,20 @@ struct Acc {
     sets: BTreeMap<SetKind, Tally>,
     indeterminate_signins: BTreeMap<SetKind, u64>,
     reasons: HashMap<String, u64>,
-    newly: BTreeMap<Impact, UserSet>,
-    newly_signins: BTreeMap<Impact, u64>,
+    shift: Shift,
     exclusions: BTreeMap<(usize, Condition, Option<u16>), Fired>,
     validation: BTreeMap<(usize, &'static str, &'static str), u64>,
     disagreements: Vec<Disagreement>,
     daily: BTreeMap<(i64, SetKind, Impact), u64>,
     proposed_by: Breakdowns,
     samples: BTreeMap<Impact, usize>,
-    changed: u64,
     evaluated: u64,
     not_evaluated: BTreeMap<&'static str, u64>,
     details: Vec<DetailRow>,
+    /// Per sign-in of the chunk(s), in order: whether the proposed set protects it.
+    protection: Vec<Protection>,
+    /// Scratch: one sign-in's evaluations (not merged).
+    evals: Vec<Option<Evaluation>>,
 }
 
 impl Acc {
@@ -279,12 +445,7 @@ impl Acc {
         for (k, n) in o.reasons {
             *self.reasons.entry(k).or_default() += n;
         }
-        for (k, u) in &o.newly {
-            self.newly.entry(*k).or_default().merge(u);
-        }
-        for (k, n) in o.newly_signins {
-            *self.newly_signins.entry(k).or_default() += n;
-        }
+        self.shift.merge(&o.shift);
         for (k, n) in o.daily {
             *self.daily.entry(k).or_default() += n;
         }
@@ -306,8 +467,8 @@ impl Acc {
             x.signins += f.signins;
             x.users.merge(&f.users);
         }
-        self.changed += o.changed;
         self.evaluated += o.evaluated;
+        self.protection.extend(o.protection);
         for (k, n) in o.not_evaluated {
             *self.not_evaluated.entry(k).or_default() += n;
         }
@@ -373,58 +534,41 @@ pub fn run_observed(
     details: Details,
     on_chunk: &(dyn Fn(u64) + Sync),
 ) -> Replay {
-    // Number the users of this run for the distinct-user bitsets.
-    let mut numbering: HashMap<String, u32> = HashMap::new();
-    let user_no: Vec<Option<u32>> = signins
-        .iter()
-        .map(|s| {
-            if s.user_id.is_empty() {
-                return None;
-            }
-            let n = numbering.len() as u32;
-            Some(*numbering.entry(s.user_id.to_ascii_lowercase()).or_insert(n))
-        })
-        .collect();
-
+    let users = UserNumbers::new(signins);
     let env = Env {
         dir: &tenant.dir,
         set: &tenant.set,
         apps: &tenant.apps,
         registration_clocks: &clocks,
     };
-
-    let acc = signins
-        .par_chunks(CHUNK)
-        .enumerate()
-        .map(|(ci, chunk)| {
-            let mut acc = Acc::new(tenant);
-            let mut evals: Vec<Option<Evaluation>> = vec![None; tenant.set.policies.len()];
-            for (k, s) in chunk.iter().enumerate() {
-                let si = ci * CHUNK + k;
-                replay_one(
-                    &env,
-                    tenant,
-                    s,
-                    si,
-                    user_no[si],
-                    details,
-                    &mut evals,
-                    &mut acc,
-                );
-            }
-            on_chunk(chunk.len() as u64);
-            acc
-        })
-        .reduce(|| Acc::new(tenant), Acc::merge);
+    // Computed once: which policies protect what they apply to (block or MFA). Each sign-in
+    // adds one byte to its chunk's `protection`; the chunks concatenate in order.
+    let protects: Vec<bool> = tenant
+        .set
+        .policies
+        .iter()
+        .map(crate::policy::CompiledPolicy::protects)
+        .collect();
+    let acc = drive(
+        signins,
+        &users,
+        || Acc::new(tenant),
+        |acc, si, s, user| {
+            let p = replay_one(&env, tenant, &protects, s, si, user, details, acc);
+            acc.protection.push(p);
+        },
+        Acc::merge,
+        on_chunk,
+    );
 
     Replay {
         policies: acc.policies,
         sets: acc.sets,
         indeterminate_signins: acc.indeterminate_signins,
         indeterminate_reasons: acc.reasons.into_iter().collect(),
-        newly: acc.newly,
-        newly_signins: acc.newly_signins,
-        signins_changed: acc.changed,
+        newly: acc.shift.newly,
+        newly_signins: acc.shift.newly_signins,
+        signins_changed: acc.shift.signins_changed,
         exclusions: acc.exclusions,
         validation: acc.validation,
         disagreements: acc.disagreements,
@@ -434,35 +578,43 @@ pub fn run_observed(
         registration_clocks: clocks,
         evaluated: acc.evaluated,
         not_evaluated: acc.not_evaluated,
-        users: numbering.len() as u64,
+        users: users.len() as u64,
         details: acc.details,
+        protection: acc.protection,
     }
 }
 
+/// Replays one sign-in into `acc`; returns whether the proposed set protects it.
 #[allow(clippy::too_many_arguments)]
 fn replay_one(
     env: &Env,
     tenant: &Tenant,
+    protects: &[bool],
     s: &SignIn,
     si: usize,
     user: Option<u32>,
     details: Details,
-    evals: &mut [Option<Evaluation>],
     acc: &mut Acc,
-) {
+) -> Protection {
     if let Some(why) = crate::engine::not_evaluated(s) {
         *acc.not_evaluated.entry(why).or_default() += 1;
-        return;
+        return Protection::NotEvaluated;
     }
     acc.evaluated += 1;
     let f = Facts::prepare(env, s, false);
-    for (pi, p) in tenant.set.policies.iter().enumerate() {
-        evals[pi] = None;
-        if p.state == crate::domain::PolicyState::Disabled {
-            continue;
+    let mut evals = std::mem::take(&mut acc.evals);
+    evaluate_set(env, &f, &mut evals);
+    // Every non-disabled policy is in the proposed set.
+    let (mut protected, mut maybe) = (false, false);
+    for (pi, (p, e)) in tenant.set.policies.iter().zip(&evals).enumerate() {
+        let Some(e) = *e else { continue };
+        if protects[pi] {
+            match e.applies {
+                Some(true) => protected = true,
+                None => maybe = true,
+                Some(false) => {}
+            }
         }
-        let e = evaluate(env, p, &f);
-        evals[pi] = Some(e);
         if let Some(Some(t)) = acc.policies.get_mut(pi) {
             t.add(e.impact, user);
         }
@@ -513,7 +665,7 @@ fn replay_one(
     }
     let mut outcome = BTreeMap::new();
     for kind in [SetKind::Current, SetKind::Proposed] {
-        let o = combine(&tenant.set, evals, kind);
+        let o = combine(&tenant.set, &evals, kind);
         if let Some(t) = acc.sets.get_mut(&kind) {
             t.add(o.impact, user);
         }
@@ -524,16 +676,19 @@ fn replay_one(
         let day = s.created_at.timestamp().div_euclid(86_400);
         *acc.daily.entry((day, kind, o.impact)).or_default() += 1;
     }
+    acc.evals = evals;
     let (cur, prop) = (outcome[&SetKind::Current], outcome[&SetKind::Proposed]);
     if crate::report::affected::is_affected(prop) {
         acc.proposed_by.add(s);
         acc.samples.entry(prop).or_insert(si);
     }
-    if prop.severity() > cur.severity() {
-        acc.changed += 1;
-        *acc.newly_signins.entry(prop).or_default() += 1;
-        if let Some(u) = user {
-            acc.newly.entry(prop).or_default().insert(u);
-        }
+    // The proposed set holds the current one, so its outcome is never less severe.
+    acc.shift.add(cur, prop, user);
+    if protected {
+        Protection::Protected
+    } else if maybe {
+        Protection::Indeterminate
+    } else {
+        Protection::Unprotected
     }
 }

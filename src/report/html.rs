@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::affected::{self, Affected};
 use super::explain;
-use super::markdown::{headline, thousands};
+use super::markdown::{headline, percent, state_word, thousands};
 use crate::domain::{Impact, PolicyState};
 use crate::engine::SetKind;
 use crate::replay::Replay;
@@ -22,6 +22,8 @@ use crate::signin::SignIn;
 use crate::tenant::Tenant;
 
 const TEMPLATE: &str = include_str!("report.html");
+/// The style sheet of `report.html`, shared with `diff.html`.
+pub(super) const CSS: &str = include_str!("report.css");
 
 /// The impacts a chart shows, most severe first, with their colour and label.
 const SHOWN: [(Impact, &str, &str); 6] = [
@@ -178,6 +180,10 @@ struct Page {
     agreement: String,
     pseudonymized: bool,
     break_glass: Value,
+    gates: Value,
+    exclusions: Value,
+    coverage: Value,
+    migration: Value,
     indeterminate: Vec<String>,
     warnings: Vec<String>,
 }
@@ -613,10 +619,25 @@ pub fn render(
         agreement,
         pseudonymized: summary["pseudonymized"] == Value::Bool(true),
         break_glass: summary["break_glass"].clone(),
+        gates: summary["gates"].clone(),
+        exclusions: summary["exclusions"].clone(),
+        coverage: summary["coverage"].clone(),
+        migration: summary["legacy_migration"].clone(),
         indeterminate: strings("indeterminate_reasons"),
         warnings: strings("warnings"),
     };
     let mut env = Environment::new();
+    env.add_global(
+        "report_css",
+        minijinja::Value::from_safe_string(CSS.to_owned()),
+    );
+    // Counts with thousands separators, `·` for none; policy states as people say them.
+    env.add_filter("thousands", |v: minijinja::Value| match v.as_i64() {
+        Some(n) if n >= 0 => thousands(n as u64),
+        _ => "·".to_owned(),
+    });
+    env.add_filter("state_word", |s: String| state_word(&s).to_owned());
+    env.add_filter("percent", |part: u64, whole: u64| percent(part, whole));
     env.add_template("report.html", TEMPLATE)?;
     env.get_template("report.html")?.render(&page)
 }

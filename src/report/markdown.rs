@@ -196,6 +196,11 @@ pub fn render(tenant: &Tenant, summary: &Value, affected: &Affected) -> String {
             plural(skipped, "sign-in record", "sign-in records")
         );
     }
+    if let Ok(results) =
+        serde_json::from_value::<Vec<crate::checks::gates::GateResult>>(summary["gates"].clone())
+    {
+        w.push_str(&crate::checks::gates::markdown(&results));
+    }
 
     let _ = writeln!(w, "\n## Per policy\n");
     let _ = writeln!(
@@ -282,6 +287,9 @@ pub fn render(tenant: &Tenant, summary: &Value, affected: &Affected) -> String {
     }
 
     break_glass(w, &summary["break_glass"]);
+    exclusions(w, &summary["exclusions"]);
+    coverage(w, &summary["coverage"]);
+    migration(w, &summary["legacy_migration"]);
 
     let v = &summary["self_validation"];
     let compared = num(&v["compared"]);
@@ -434,6 +442,324 @@ fn break_glass(w: &mut String, b: &Value) {
         }
         if signins.len() > 50 {
             let _ = writeln!(w, "\n{} more in `summary.json`.", signins.len() - 50);
+        }
+    }
+}
+
+fn items(v: &Value) -> &[Value] {
+    v.as_array().map_or(&[], Vec::as_slice)
+}
+
+fn text(v: &Value) -> String {
+    md(v.as_str().unwrap_or(""))
+}
+
+/// `part` as a percentage of `whole`, one decimal.
+pub fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "0%".into()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+/// A policy state as people say it.
+pub fn state_word(state: &str) -> &str {
+    match state {
+        "enabledForReportingButNotEnforced" => "report-only",
+        other => other,
+    }
+}
+
+fn mark(severity: &Value) -> &'static str {
+    match severity.as_str() {
+        Some("error") => "❌",
+        Some("warning") => "⚠️",
+        _ => "ℹ️",
+    }
+}
+
+/// The exclusions section: every exclude entry with its blast radius, then the findings.
+fn exclusions(w: &mut String, x: &Value) {
+    if x.is_null() {
+        return;
+    }
+    const ROWS: usize = 25;
+    const FINDINGS: usize = 20;
+    let entries = items(&x["entries"]);
+    let findings = items(&x["findings"]);
+    let _ = writeln!(w, "\n## Exclusions\n");
+    let count = |s: &str| findings.iter().filter(|f| f["severity"] == s).count() as u64;
+    let _ = writeln!(
+        w,
+        "{} in the users condition of {}: {}.{}",
+        plural(entries.len() as u64, "exclude entry", "exclude entries"),
+        plural(num(&x["policies_checked"]), "policy", "policies"),
+        if findings.is_empty() {
+            "no findings".to_owned()
+        } else {
+            format!(
+                "{}, {}, {}",
+                plural(count("error"), "error", "errors"),
+                plural(count("warning"), "warning", "warnings"),
+                plural(count("info"), "note", "notes")
+            )
+        },
+        if x["stale_assessed"] == false {
+            " No sign-ins were replayed, so stale entries were not looked for."
+        } else {
+            ""
+        }
+    );
+    if !entries.is_empty() {
+        let mut rows: Vec<&Value> = entries.iter().collect();
+        // Widest blast radius first; the sort is stable, so policies keep their order.
+        rows.sort_by_key(|e| std::cmp::Reverse(num(&e["signins"])));
+        let _ = writeln!(
+            w,
+            "\nSign-ins and users: what the entry took out of the policy's scope in the replay. Members: users it names (signed in during the window).\n\n| Policy | Entry | Sign-ins | Users | Members | Status |\n|---|---|---:|---:|---:|---|"
+        );
+        for e in rows.iter().take(ROWS) {
+            let members = match (e["members"].as_u64(), e["members_signed_in"].as_u64()) {
+                (Some(m), Some(a)) => format!("{} ({})", thousands(m), thousands(a)),
+                (Some(m), None) => thousands(m),
+                _ => "·".to_owned(),
+            };
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {} | {} | {} |",
+                text(&e["policy"]),
+                text(&e["entry"]),
+                thousands(num(&e["signins"])),
+                thousands(num(&e["users"])),
+                members,
+                text(&e["status"])
+            );
+        }
+        if rows.len() > ROWS {
+            let _ = writeln!(w, "\n{} more in `summary.json`.", rows.len() - ROWS);
+        }
+    }
+    if !findings.is_empty() {
+        let _ = writeln!(w);
+        for f in findings.iter().take(FINDINGS) {
+            let who = [f["policy"].as_str(), f["entry"].as_str()]
+                .into_iter()
+                .flatten()
+                .filter(|x| !x.is_empty())
+                .map(md)
+                .collect::<Vec<_>>()
+                .join(" · ");
+            let _ = writeln!(
+                w,
+                "- {} {}{}{}",
+                mark(&f["severity"]),
+                who,
+                if who.is_empty() { "" } else { ": " },
+                text(&f["what"])
+            );
+        }
+        if findings.len() > FINDINGS {
+            let _ = writeln!(
+                w,
+                "- … {} more in `summary.json`",
+                findings.len() - FINDINGS
+            );
+        }
+    }
+    let mfa = items(&x["mfa_policies"]);
+    let _ = writeln!(
+        w,
+        "\nThe coverage gap reads the users condition of the proposed set's {} that require MFA.",
+        plural(mfa.len() as u64, "policy", "policies")
+    );
+}
+
+/// The MFA coverage section: what no policy of the proposed set protects, by app, client app
+/// type and user type.
+fn coverage(w: &mut String, c: &Value) {
+    if c.is_null() {
+        return;
+    }
+    const ROWS: usize = 10;
+    let total = num(&c["user_signins"]);
+    let s = &c["signins"];
+    let u = &c["users"];
+    let (protected, unprotected, unknown) = (
+        num(&s["protected"]),
+        num(&s["unprotected"]),
+        num(&s["indeterminate"]),
+    );
+    let _ = writeln!(w, "\n## MFA coverage (proposed set)\n");
+    let _ = writeln!(
+        w,
+        "Of {} evaluated, the proposed set (enabled and report-only policies) protects {} ({}) with MFA or a block; **{} ({}) no policy protects**; {} indeterminate (a protecting policy might apply). Users: {} with an unprotected sign-in, {} more with an indeterminate one, {} always protected.",
+        plural(total, "user sign-in", "user sign-ins"),
+        thousands(protected),
+        percent(protected, total),
+        thousands(unprotected),
+        percent(unprotected, total),
+        thousands(unknown),
+        thousands(num(&u["unprotected"])),
+        thousands(num(&u["indeterminate"])),
+        thousands(num(&u["protected"]))
+    );
+    let apart = [
+        (
+            num(&c["workload_signins"]),
+            "workload identity sign-in",
+            "workload identity sign-ins",
+        ),
+        (
+            num(&c["not_evaluated"]),
+            "sign-in not evaluated",
+            "sign-ins not evaluated",
+        ),
+    ];
+    let apart: Vec<String> = apart
+        .iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|(n, one, many)| plural(*n, one, many))
+        .collect();
+    if !apart.is_empty() {
+        let _ = writeln!(w, "Not counted: {}.", apart.join(", "));
+    }
+    if unprotected == 0 && unknown == 0 {
+        return;
+    }
+    for (key, title) in [
+        ("by_app", "App"),
+        ("by_client_app_type", "Client app type"),
+        ("by_user_type", "User type"),
+    ] {
+        let rows: Vec<&Value> = items(&c[key])
+            .iter()
+            .filter(|r| num(&r["unprotected"]) + num(&r["indeterminate"]) > 0)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            w,
+            "\n| {title} | Sign-ins | Unprotected | Users unprotected | Indeterminate |\n|---|---:|---:|---:|---:|"
+        );
+        for r in rows.iter().take(ROWS) {
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} ({}) | {} | {} |",
+                text(&r["name"]),
+                thousands(num(&r["signins"])),
+                thousands(num(&r["unprotected"])),
+                percent(num(&r["unprotected"]), num(&r["signins"])),
+                thousands(num(&r["unprotected_users"])),
+                thousands(num(&r["indeterminate"]))
+            );
+        }
+        if key == "by_app" {
+            let more = num(&c["apps_with_unprotected"]).saturating_sub(rows.len().min(ROWS) as u64);
+            if more > 0 {
+                let _ = writeln!(
+                    w,
+                    "\n{} more with unprotected sign-ins.",
+                    plural(more, "app", "apps")
+                );
+            }
+        }
+    }
+}
+
+/// The legacy migration section: per legacy Identity Protection policy, its replacement and
+/// where they differ.
+fn migration(w: &mut String, m: &Value) {
+    if m.is_null() {
+        return;
+    }
+    const EXAMPLES: usize = 10;
+    let _ = writeln!(w, "\n## Legacy Identity Protection migration\n");
+    let _ = writeln!(w, "{}", text(&m["summary"]));
+    for c in items(&m["policies"]) {
+        let l = &c["legacy"];
+        let _ = writeln!(
+            w,
+            "\n### {} ({})\n",
+            text(&l["name"]),
+            md(state_word(l["state"].as_str().unwrap_or("")))
+        );
+        let replacements: Vec<String> = items(&c["replacements"])
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} ({})",
+                    text(&r["name"]),
+                    md(state_word(r["state"].as_str().unwrap_or("")))
+                )
+            })
+            .collect();
+        if !replacements.is_empty() {
+            let _ = writeln!(w, "Replaced by {}.\n", replacements.join(", "));
+        }
+        let _ = writeln!(w, "**{}**", text(&c["verdict"]));
+        let u = &c["users"];
+        if u.is_object() {
+            let _ = writeln!(
+                w,
+                "\nUsers in scope: {} of the legacy policy, {} of the replacement; only the legacy policy's: {}; only the replacement's: {}{}.",
+                thousands(num(&u["legacy"])),
+                thousands(num(&u["replacement"])),
+                thousands(num(&u["legacy_only"])),
+                thousands(num(&u["replacement_only"])),
+                match num(&u["unknown"]) {
+                    0 => String::new(),
+                    n => format!("; undecided: {}", thousands(n)),
+                }
+            );
+            for (key, label) in [
+                ("legacy_only_first", "Only in the legacy policy's scope"),
+                ("replacement_only_first", "Only in the replacement's scope"),
+            ] {
+                let names: Vec<String> = items(&u[key]).iter().map(text).collect();
+                if !names.is_empty() {
+                    let _ = writeln!(w, "{label}: {}.", names.join(", "));
+                }
+            }
+        }
+        let s = &c["signins"];
+        if !s.is_object() || num(&s["different"]) == 0 {
+            continue;
+        }
+        let _ = writeln!(
+            w,
+            "\n| Legacy impact | Replacement impact | Sign-ins |\n|---|---|---:|"
+        );
+        for p in items(&s["pairs"])
+            .iter()
+            .filter(|p| p["legacy"] != p["replacement"])
+        {
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} |",
+                text(&p["legacy"]),
+                text(&p["replacement"]),
+                thousands(num(&p["signins"]))
+            );
+        }
+        let examples = items(&s["differences_first"]);
+        if !examples.is_empty() {
+            let _ = writeln!(
+                w,
+                "\nFirst differences:\n\n| Sign-in | Time | User | Legacy | Replacement |\n|---|---|---|---|---|"
+            );
+            for e in examples.iter().take(EXAMPLES) {
+                let _ = writeln!(
+                    w,
+                    "| {} | {} | {} | {} | {} |",
+                    text(&e["signin_id"]),
+                    text(&e["created_at"]),
+                    text(&e["user"]),
+                    text(&e["legacy"]),
+                    text(&e["replacement"])
+                );
+            }
         }
     }
 }

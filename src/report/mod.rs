@@ -6,11 +6,14 @@
 
 pub mod affected;
 mod details_parquet;
+pub mod diff;
 pub mod explain;
 pub mod html;
-mod markdown;
+pub mod markdown;
 pub mod pseudonymize;
 pub mod trend;
+
+pub use markdown::thousands;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,6 +21,7 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
+use crate::checks::gates;
 use crate::domain::Impact;
 use crate::engine::Condition;
 use crate::ingest::IngestReport;
@@ -388,17 +392,41 @@ pub fn users_csv(tenant: &Tenant, affected: &Affected) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
-/// What the writers need that must come from the original inputs, because it evaluates
-/// sign-ins again: the break-glass check and the sign-ins `report.html` explains.
+/// Adds the exclusion, coverage and legacy-migration checks to `summary.json` (top-level keys
+/// `exclusions`, `coverage`, `legacy_migration`).
+pub fn checks_json(summary: &mut Value, tenant: &Tenant, signins: &[SignIn], replay: &Replay) {
+    use crate::checks::{coverage, exclusions, migration};
+    let value = |v: Result<Value, serde_json::Error>| v.unwrap_or(Value::Null);
+    summary["exclusions"] = value(serde_json::to_value(exclusions::check(
+        tenant, signins, replay,
+    )));
+    summary["coverage"] = value(serde_json::to_value(coverage::check(
+        tenant, signins, replay,
+    )));
+    summary["legacy_migration"] = value(serde_json::to_value(migration::check(
+        tenant,
+        signins,
+        &replay.registration_clocks,
+    )));
+}
+
+/// What the writers need that must come from the original inputs, because it looks sign-ins
+/// up in the directory or evaluates them again: the break-glass check, the exclusion, coverage
+/// and legacy-migration checks ([`checks_json`]) and the sign-ins `report.html` explains.
 pub struct Prepared {
     pub break_glass: crate::checks::breakglass::Report,
+    /// `exclusions`, `coverage` and `legacy_migration`, as `summary.json` has them.
+    pub checks: Value,
     pub samples: Vec<html::Sample>,
 }
 
 /// Computes [`Prepared`] (before any pseudonymization).
 pub fn prepare(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Prepared {
+    let mut checks = json!({});
+    checks_json(&mut checks, tenant, signins, replay);
     Prepared {
         break_glass: crate::checks::breakglass::check(tenant, signins, &replay.registration_clocks),
+        checks,
         samples: html::samples(tenant, signins, replay),
     }
 }
@@ -424,9 +452,10 @@ pub const FILES: [&str; 6] = [
 /// Receives each rendered report file: (name, bytes).
 type Emit<'a> = dyn FnMut(&str, Vec<u8>) -> Result<(), WriteError> + 'a;
 
-/// Renders every report file, handing each to `emit(name, bytes)`. With a pseudonymizer, the
-/// summary's strings go through it and the summary says so; the other inputs must have been
-/// pseudonymized already (see [`write_pseudonymized`]).
+/// Renders every report file, handing each to `emit(name, bytes)`, and returns the gates of
+/// `tenant.config.gates`, checked. With a pseudonymizer, the summary's strings go through it
+/// (before the gates are checked, so their messages are pseudonymous too) and the summary says
+/// so; the other inputs must have been pseudonymized already (see [`write_pseudonymized`]).
 #[allow(clippy::too_many_arguments)]
 fn render(
     out: &Path,
@@ -438,16 +467,26 @@ fn render(
     prepared: Prepared,
     privacy: Option<&mut crate::privacy::Pseudonymizer>,
     emit: &mut Emit<'_>,
-) -> Result<(), WriteError> {
+) -> Result<Vec<gates::GateResult>, WriteError> {
     let affected = affected::aggregate(tenant.set.policies.len(), signins, replay);
     let mut summary = summary_json(tenant, signins, ingest, replay, &affected, options);
     summary["trend"] = trend::since_previous(out, &summary);
     summary["break_glass"] = serde_json::to_value(&prepared.break_glass).unwrap_or(Value::Null);
+    if let Value::Object(checks) = prepared.checks {
+        for (k, v) in checks {
+            summary[k] = v;
+        }
+    }
     if let Some(pz) = privacy {
         pz.json(&mut summary)?;
         summary["pseudonymized"] = json!(true);
         summary["pseudonym_key_id"] = json!(pz.key_id());
     }
+    let gate_results = gates::evaluate(
+        &tenant.config.gates,
+        &gates::Measured::from_summary(&summary),
+    );
+    summary["gates"] = serde_json::to_value(&gate_results).unwrap_or(Value::Null);
     let mut text = serde_json::to_string_pretty(&summary).unwrap_or_default();
     text.push('\n');
     emit("summary.json", text.into_bytes())?;
@@ -463,11 +502,12 @@ fn render(
     let parquet = details_parquet::bytes(tenant, signins, replay)
         .map_err(|e| std::io::Error::other(format!("writing details.parquet: {e}")))?;
     emit("details.parquet", parquet)?;
-    Ok(())
+    Ok(gate_results)
 }
 
 /// Writes `summary.json`, `report.md`, `report.html`, `details.csv`, `details.parquet` and
-/// `users.csv` into `out`, each atomically.
+/// `users.csv` into `out`, each atomically. Checks the gates of `tenant.config.gates` and
+/// returns them (each is in the reports too).
 pub fn write(
     out: &Path,
     tenant: &Tenant,
@@ -475,7 +515,7 @@ pub fn write(
     ingest: &IngestReport,
     replay: &Replay,
     options: BuildOptions,
-) -> std::io::Result<()> {
+) -> std::io::Result<Vec<gates::GateResult>> {
     let prepared = prepare(tenant, signins, replay);
     let mut emit = |name: &str, bytes: Vec<u8>| -> Result<(), WriteError> {
         Ok(write_atomic(&out.join(name), &bytes)?)
@@ -504,7 +544,7 @@ pub fn write_pseudonymized(
     replay: &mut Replay,
     options: BuildOptions,
     pz: &mut crate::privacy::Pseudonymizer,
-) -> Result<(), WriteError> {
+) -> Result<Vec<gates::GateResult>, WriteError> {
     let mut prepared = prepare(tenant, signins, replay);
     pseudonymize::apply(pz, tenant, signins, ingest, replay, &mut prepared)?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
@@ -512,7 +552,7 @@ pub fn write_pseudonymized(
         files.push((name.to_owned(), bytes));
         Ok(())
     };
-    render(
+    let gate_results = render(
         out,
         tenant,
         signins,
@@ -530,7 +570,7 @@ pub fn write_pseudonymized(
     for (name, bytes) in &files {
         write_atomic(&out.join(name), bytes)?;
     }
-    Ok(())
+    Ok(gate_results)
 }
 
 #[cfg(test)]

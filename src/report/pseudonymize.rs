@@ -54,6 +54,70 @@ pub fn apply(
     Ok(())
 }
 
+/// What `diff` reports, in place (`diff --pseudonymize`), after the comparison and before the
+/// writers: the changed users (id and label become the user's pseudonym; re-sorted so that
+/// the order does not follow the original labels), the break-glass accounts and findings,
+/// policy names, the two sides' labels, the warnings, and the ingest report as for `run`.
+/// The gates are checked afterwards, from the pseudonymized findings.
+pub fn diff(
+    pz: &mut Pseudonymizer,
+    root: &Path,
+    d: &mut crate::checks::diff::Diff,
+    ingest: &mut IngestReport,
+) -> Result<(), PrivacyError> {
+    fn text(pz: &mut Pseudonymizer, s: &mut String) -> Result<(), PrivacyError> {
+        if let Cow::Owned(t) = pz.text(s)? {
+            *s = t;
+        }
+        Ok(())
+    }
+    for s in [&mut d.tenant, &mut d.base_label, &mut d.head_label] {
+        text(pz, s)?;
+    }
+    for p in &mut d.policies {
+        text(pz, &mut p.name)?;
+    }
+    for v in [&mut d.enforced, &mut d.proposed] {
+        for p in &mut v.by_policy {
+            text(pz, &mut p.name)?;
+        }
+    }
+    for u in &mut d.changed_users {
+        let who = if u.user_id.trim().is_empty() {
+            pz.text(&u.label)?.into_owned()
+        } else {
+            pz.user_id(&u.user_id)?
+        };
+        if !u.user_id.trim().is_empty() {
+            u.user_id.clone_from(&who);
+        }
+        u.label = who;
+        for p in &mut u.policies {
+            text(pz, p)?;
+        }
+    }
+    crate::checks::diff::sort_users(&mut d.changed_users);
+    let bg = &mut d.break_glass;
+    for a in &mut bg.accounts {
+        text(pz, a)?;
+    }
+    let findings = bg
+        .new_in_head
+        .iter_mut()
+        .chain(bg.fixed_in_head.iter_mut())
+        .chain(bg.changed.iter_mut().flat_map(|(b, h)| [b, h]));
+    for f in findings {
+        text(pz, &mut f.account)?;
+        text(pz, &mut f.policy)?;
+        text(pz, &mut f.what)?;
+    }
+    for w in &mut d.warnings {
+        text(pz, w)?;
+    }
+    d.pseudonymized = true;
+    self::ingest(pz, root, ingest)
+}
+
 /// A path as a pseudonymized report shows it: relative to the tenant folder, else its file
 /// name alone (a home folder's name says who ran it).
 fn shown(root: &Path, p: &Path) -> PathBuf {

@@ -33,6 +33,55 @@ struct Case {
     expect: Vec<Expect>,
     #[serde(default)]
     expect_findings: Option<Vec<ExpectFinding>>,
+    #[serde(default)]
+    expect_exclusions: Option<ExpectExclusions>,
+}
+
+/// The exclusion check (`checks::exclusions`) after replaying the case's sign-ins.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectExclusions {
+    /// Every finding of the check, no more (`[]`: no false alarms).
+    findings: Vec<ExpectExclusionFinding>,
+    /// Some exclude entries and what the check says of them.
+    #[serde(default)]
+    entries: Vec<ExpectEntry>,
+    /// Every user of the coverage gap, by label.
+    #[serde(default)]
+    gap_users: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectExclusionFinding {
+    severity: String,
+    kind: String,
+    /// The policy id (absent for a coverage gap).
+    #[serde(default)]
+    policy: String,
+    /// A substring of the entry's label (`excludeGroups[0]`).
+    #[serde(default)]
+    entry: String,
+    /// A substring of the finding's text.
+    #[serde(default)]
+    contains: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectEntry {
+    policy: String,
+    entry: String,
+    #[serde(default)]
+    signins: Option<u64>,
+    #[serde(default)]
+    users: Option<u64>,
+    #[serde(default)]
+    members: Option<u64>,
+    #[serde(default)]
+    members_signed_in: Option<u64>,
+    #[serde(default)]
+    status: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -223,7 +272,11 @@ fn run_case(path: &Path) -> Result<(), Failed> {
             _ => errors.push("an expectation names exactly one of `policy` or `set`".into()),
         }
     }
-    if case.expect.is_empty() && case.expect_findings.is_none() {
+    if let Some(x) = &case.expect_exclusions {
+        check_exclusions(&tenant, &signins, x, &mut errors);
+    }
+    if case.expect.is_empty() && case.expect_findings.is_none() && case.expect_exclusions.is_none()
+    {
         errors.push("a case must expect something".into());
     }
     if errors.is_empty() {
@@ -236,6 +289,129 @@ fn run_case(path: &Path) -> Result<(), Failed> {
             errors.join("\n  ")
         )
         .into())
+    }
+}
+
+/// Replays the case and runs the exclusion check against `x`.
+fn check_exclusions(
+    tenant: &ca_replay::tenant::Tenant,
+    signins: &[ca_replay::signin::SignIn],
+    x: &ExpectExclusions,
+    errors: &mut Vec<String>,
+) {
+    use ca_replay::checks::exclusions;
+    use ca_replay::replay::{self, Details};
+    let replay = replay::run(tenant, signins, Details::Applied);
+    let report = exclusions::check(tenant, signins, &replay);
+    let matches = |f: &exclusions::Finding, e: &ExpectExclusionFinding| {
+        f.severity.as_str() == e.severity
+            && f.kind == e.kind
+            && f.policy_id == e.policy
+            && f.entry.contains(&e.entry)
+            && f.what.contains(&e.contains)
+    };
+    let all = || {
+        report
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} {} `{}`: {}",
+                    f.severity.as_str(),
+                    f.kind,
+                    f.policy_id,
+                    f.entry,
+                    f.what
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n    ")
+    };
+    for e in &x.findings {
+        if !report.findings.iter().any(|f| matches(f, e)) {
+            errors.push(format!(
+                "missing exclusion finding {} {} {} `{}` containing `{}`; findings:\n    {}",
+                e.severity,
+                e.kind,
+                e.policy,
+                e.entry,
+                e.contains,
+                all()
+            ));
+        }
+    }
+    for f in &report.findings {
+        if !x.findings.iter().any(|e| matches(f, e)) {
+            errors.push(format!(
+                "unexpected exclusion finding {} {} {} `{}`: {}",
+                f.severity.as_str(),
+                f.kind,
+                f.policy_id,
+                f.entry,
+                f.what
+            ));
+        }
+    }
+    for e in &x.entries {
+        let Some(item) = report
+            .entries
+            .iter()
+            .find(|i| i.policy_id == e.policy && i.entry.contains(&e.entry))
+        else {
+            let listed: Vec<String> = report
+                .entries
+                .iter()
+                .map(|i| format!("{} {}", i.policy_id, i.entry))
+                .collect();
+            errors.push(format!(
+                "no exclude entry `{}` of {}; entries: {}",
+                e.entry,
+                e.policy,
+                listed.join("; ")
+            ));
+            continue;
+        };
+        let checks = [
+            ("signins", e.signins, item.signins),
+            ("users", e.users, item.users),
+            ("members", e.members, item.members),
+            (
+                "members_signed_in",
+                e.members_signed_in,
+                item.members_signed_in,
+            ),
+        ];
+        for (name, want, got) in checks {
+            if want.is_some() && want != got {
+                errors.push(format!(
+                    "{} `{}`: {name} expected {want:?}, got {got:?}",
+                    e.policy, item.entry
+                ));
+            }
+        }
+        if let Some(status) = &e.status {
+            if status != item.status {
+                errors.push(format!(
+                    "{} `{}`: status expected `{status}`, got `{}`",
+                    e.policy, item.entry, item.status
+                ));
+            }
+        }
+    }
+    if let Some(want) = &x.gap_users {
+        let mut got: Vec<&str> = report
+            .coverage_gap
+            .iter()
+            .flat_map(|g| g.first.iter().map(String::as_str))
+            .collect();
+        got.sort();
+        let mut want: Vec<&str> = want.iter().map(String::as_str).collect();
+        want.sort();
+        if got != want {
+            errors.push(format!(
+                "coverage gap users: expected {want:?}, got {got:?}"
+            ));
+        }
     }
 }
 

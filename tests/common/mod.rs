@@ -119,11 +119,12 @@ pub fn tenant(case: &Value, options: BuildOptions) -> Tenant {
         let mut v = base_policy();
         merge(&mut v, p);
         let v = normalize_keys(v);
-        let raw: policy::model::Policy = serde_json::from_value(v).expect("policy shape");
+        let raw: policy::model::Policy = serde_json::from_value(v.clone()).expect("policy shape");
         let id = raw.id.as_str().unwrap_or_else(|| format!("p{}", i + 1));
         loaded.push(LoadedPolicy {
             id,
             raw,
+            json: v,
             origin: Origin {
                 file: PathBuf::from("case.json"),
                 pointer: format!("/policies/{i}"),

@@ -6,11 +6,15 @@
 mod common;
 
 mod breakglass;
+mod checks;
 mod columnar;
 mod device_filter;
+mod diff;
+mod examples;
 mod explain;
 mod fixtures;
 mod formats;
+mod gates;
 mod ingest;
 mod ingest_json;
 mod privacy;

@@ -124,13 +124,18 @@ fn lines(cells: BTreeSet<String>) -> String {
     cells.into_iter().map(|c| c + "\n").collect()
 }
 
-/// Each report file as a reader sees it: JSON strings, CSV cells, Markdown and HTML with
-/// their escapes undone, Parquet's text cells.
+/// Each report file of `run` as a reader sees it (see [`decoded_files`]).
 fn decoded(out: &Path) -> BTreeMap<&'static str, String> {
+    decoded_files(out, &REPORTS)
+}
+
+/// Files of `dir` as a reader sees them: JSON strings, CSV cells, Markdown, HTML and XML with
+/// their escapes undone, Parquet's text cells.
+fn decoded_files(dir: &Path, names: &[&'static str]) -> BTreeMap<&'static str, String> {
     let mut files = BTreeMap::new();
     let char_ref = regex::Regex::new(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));").unwrap();
-    for name in REPORTS {
-        let bytes = std::fs::read(out.join(name)).unwrap();
+    for &name in names {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
         let text = match name.rsplit_once('.').unwrap().1 {
             "json" => {
                 fn walk(v: &Value, all: &mut String) {
@@ -174,7 +179,7 @@ fn decoded(out: &Path) -> BTreeMap<&'static str, String> {
                     .replace("&gt;", ">")
                     .replace("&amp;", "&")
             }
-            "html" => {
+            "html" | "xml" => {
                 // Numeric character references (`&#x27;`, `&#39;`), then the named ones.
                 let t = String::from_utf8(bytes).unwrap();
                 let t = char_ref.replace_all(&t, |c: &regex::Captures| {
@@ -237,11 +242,19 @@ fn decoded(out: &Path) -> BTreeMap<&'static str, String> {
 /// hex digit or `:`) touches it: `10.1.2.3` is not in `10.1.2.34`. Every other value counts
 /// anywhere, even inside a longer word.
 fn leaks(tenant: &Path, out: &Path) -> Vec<(String, &'static str, String)> {
+    leaks_in(tenant, decoded(out))
+}
+
+/// [`leaks`] in decoded files.
+fn leaks_in(
+    tenant: &Path,
+    files: BTreeMap<&'static str, String>,
+) -> Vec<(String, &'static str, String)> {
     let values: Vec<(&'static str, String)> = input_values(tenant).into_iter().collect();
     let needles: Vec<String> = values.iter().map(|(_, v)| v.to_lowercase()).collect();
     let ac = aho_corasick::AhoCorasick::new(&needles).unwrap();
     let mut found = BTreeSet::new();
-    for (name, text) in decoded(out) {
+    for (name, text) in files {
         let hay = text.to_lowercase();
         for m in ac.find_overlapping_iter(&hay) {
             let (what, v) = &values[m.pattern().as_usize()];
@@ -671,6 +684,41 @@ fn a_hostile_tenant_pseudonymized_holds_no_input_value() {
     }
     assert!(checked > 100, "{checked}");
 
+    // A crossed break-glass gate names the first error's account: on stderr, in the JUnit
+    // file and in the job summary, by pseudonym only.
+    let gated = scratch();
+    let junit = gated.parent().unwrap().join("junit.xml");
+    let step_summary = gated.parent().unwrap().join("step-summary.md");
+    std::fs::create_dir_all(gated.parent().unwrap()).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ca-replay"))
+        .args(["run", "--pseudonymize", "--break-glass-gate", "--tenant"])
+        .arg(&tenant)
+        .arg("--out")
+        .arg(&gated)
+        .arg("--junit")
+        .arg(&junit)
+        .env(KEY_VAR, KEY)
+        .env("GITHUB_STEP_SUMMARY", &step_summary)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let gate_err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{gate_err}");
+    let line = gate_err
+        .lines()
+        .find(|l| l.starts_with("gate break_glass: CROSSED"))
+        .unwrap_or_else(|| panic!("{gate_err}"));
+    assert_eq!(pseudonyms(line).len(), 1, "{line}");
+    let mut shared = decoded_files(gated.parent().unwrap(), &["junit.xml"]);
+    shared.insert(
+        "step summary",
+        std::fs::read_to_string(&step_summary).unwrap(),
+    );
+    shared.insert("stderr", gate_err.clone());
+    assert!(shared["junit.xml"].contains("break_glass"));
+    let found = leaks_in(&tenant, shared);
+    assert!(found.is_empty(), "leaks: {found:?}");
+
     // Same key, same bytes; another key, other pseudonyms.
     let again = scratch();
     ok(&run(&tenant, &again, Some(KEY), &["--pseudonymize"]));
@@ -683,7 +731,7 @@ fn a_hostile_tenant_pseudonymized_holds_no_input_value() {
     assert!(a.is_disjoint(&b), "another key gave the same pseudonyms");
     assert!(leaks(&tenant, &other).is_empty());
 
-    for d in [&plain, &out, &again, &other, &tenant] {
+    for d in [&plain, &out, &again, &other, &gated, &tenant] {
         cleanup(d);
     }
 }
@@ -758,5 +806,188 @@ fn the_mapping_is_written_only_on_request_and_never_over_a_report() {
         .unwrap()
         .starts_with("user_id,"));
     cleanup(&out);
+    cleanup(&tenant);
+}
+
+/// `ca-replay diff --tenant <tenant> --base <base> --out <out> <extra…>` through the binary.
+fn diff(tenant: &Path, base: &Path, out: &Path, key: Option<&str>, extra: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ca-replay"));
+    c.arg("diff")
+        .arg("--quiet")
+        .arg("--tenant")
+        .arg(tenant)
+        .arg("--base")
+        .arg(base)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .stdin(std::process::Stdio::null());
+    match key {
+        Some(k) => c.env(KEY_VAR, k),
+        None => c.env_remove(KEY_VAR),
+    };
+    c.output().unwrap()
+}
+
+const DIFF_REPORTS: [&str; 3] = ["diff.html", "diff.json", "diff.md"];
+
+/// `diff --pseudonymize` on the hostile tenant: the base is its policies, the head adds one
+/// enabled policy that blocks browsers for everyone, break-glass accounts included, so
+/// the hostile users are newly blocked and the break-glass accounts have new findings (both
+/// name users). diff.md, diff.json, diff.html and the JUnit file hold no input value; the
+/// plain diff shows them.
+#[test]
+fn a_pseudonymized_diff_holds_no_input_value() {
+    let tenant = hostile_tenant();
+    let work = tenant.parent().unwrap().to_path_buf();
+    let base = work.join("base-policies");
+    std::fs::create_dir_all(&base).unwrap();
+    for e in std::fs::read_dir(tenant.join("policies")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, base.join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        tenant.join("policies/CA999.json"),
+        json!({
+            "id": "CA999", "displayName": "CA999: Block browsers (no exclusions)",
+            "state": "enabled",
+            "conditions": {
+                "users": {"includeUsers": ["All"]},
+                "applications": {"includeApplications": ["All"]},
+                "clientAppTypes": ["browser"]
+            },
+            "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+        })
+        .to_string(),
+    )
+    .unwrap();
+
+    // Plain: the users and the break-glass accounts are named (the scan can see them).
+    let plain = work.join("plain");
+    let o = diff(&tenant, &base, &plain, None, &[]);
+    ok(&o);
+    let shown: BTreeSet<String> = leaks_in(&tenant, decoded_files(&plain, &DIFF_REPORTS))
+        .into_iter()
+        .map(|(_, _, v)| v)
+        .collect();
+    for v in [
+        "Sean.O'Brien@Contoso.com",
+        "zoe.orsted@CONTOSO.COM",
+        "bg1@contoso.com",
+        "ghost.user@contoso.com",
+        "unreadable.person@contoso.com",
+    ] {
+        assert!(shown.contains(v), "{v} not in the plain diff: {shown:?}");
+    }
+    let p: Value =
+        serde_json::from_slice(&std::fs::read(plain.join("diff.json")).unwrap()).unwrap();
+    let users = p["users"].as_array().unwrap();
+    assert!(!users.is_empty(), "the new policy changes nobody's outcome");
+    for u in users {
+        let label = u["user"].as_str().unwrap();
+        assert!(
+            shown.iter().any(|v| v.eq_ignore_ascii_case(label)),
+            "{label} not seen by the scan"
+        );
+    }
+
+    // Pseudonymized, with gates crossed (exit 1, the reports written all the same).
+    let out = work.join("pseudo");
+    let junit = work.join("junit.xml");
+    let map = work.join("map.csv");
+    let o = diff(
+        &tenant,
+        &base,
+        &out,
+        Some(KEY),
+        &[
+            "--pseudonymize",
+            "--pseudonym-map",
+            map.to_str().unwrap(),
+            "--max-new-blocked-users",
+            "0",
+            "--break-glass-gate",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let mut files = decoded_files(&out, &DIFF_REPORTS);
+    files.extend(decoded_files(&work, &["junit.xml"]));
+    files.insert("stderr", err.clone());
+    let found = leaks_in(&tenant, files.clone());
+    assert!(found.is_empty(), "leaks: {found:?}");
+    assert!(!err.contains(KEY));
+    // The same findings, by pseudonym: the users newly blocked, the break-glass errors (the
+    // gate's message names the first one), all in the mapping.
+    let d: Value = serde_json::from_slice(&std::fs::read(out.join("diff.json")).unwrap()).unwrap();
+    assert_eq!(d["views"], p["views"]);
+    assert_eq!(
+        d["users"].as_array().unwrap().len(),
+        p["users"].as_array().unwrap().len()
+    );
+    assert!(d["break_glass"]["new_errors_in_head"].as_u64().unwrap() > 0);
+    // It says so, and the plain diff does not.
+    assert_eq!(d["pseudonymized"], true);
+    assert!(p.get("pseudonymized").is_none());
+    assert!(files["diff.md"].contains("Pseudonymized:"));
+    assert!(files["diff.html"].contains("Pseudonymized:"));
+    let rows = privacy::read_mapping(&std::fs::read(&map).unwrap()).unwrap();
+    let mapped: BTreeSet<&str> = rows.iter().map(|(p, _, _)| p.as_str()).collect();
+    let mut named = BTreeSet::new();
+    for (name, text) in &files {
+        for p in pseudonyms(text) {
+            assert!(
+                mapped.contains(p.as_str()),
+                "{name}: {p} not in the mapping"
+            );
+            named.insert(p);
+        }
+    }
+    let sean: BTreeSet<&str> = rows
+        .iter()
+        .filter(|(_, _, o)| o == "Sean.O'Brien@Contoso.com")
+        .map(|(p, _, _)| p.as_str())
+        .collect();
+    assert_eq!(sean.len(), 1);
+    assert!(
+        sean.iter().all(|s| named.contains(*s)),
+        "Seán's pseudonym is in no report"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("break_glass") && !pseudonyms(&xml).is_empty(),
+        "{xml}"
+    );
+
+    // Same key (and gates), same bytes.
+    let again = work.join("again");
+    let o = diff(
+        &tenant,
+        &base,
+        &again,
+        Some(KEY),
+        &[
+            "--pseudonymize",
+            "--max-new-blocked-users",
+            "0",
+            "--break-glass-gate",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    for name in DIFF_REPORTS {
+        assert!(
+            std::fs::read(out.join(name)).unwrap() == std::fs::read(again.join(name)).unwrap(),
+            "{name} differs between two runs with one key"
+        );
+    }
+    // No key: exit 2, nothing written.
+    let none = work.join("none");
+    let o = diff(&tenant, &base, &none, None, &["--pseudonymize"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(KEY_VAR));
+    assert!(!none.exists());
     cleanup(&tenant);
 }

@@ -1,4 +1,4 @@
-//! Pseudonymization (`run --pseudonymize`, design.md "ca-replay.toml"): user principal names,
+//! Pseudonymization (`run --pseudonymize`, `diff --pseudonymize`): user principal names,
 //! user ids, display names, IP addresses and device ids become keyed hashes, so reports can be
 //! shared in CI logs and tickets; the mapping back is a separate file, written only on request.
 //!
@@ -20,7 +20,10 @@
 //! first; among sign-ins, the smallest id). A UPN seen without any id gets its own `user-`
 //! pseudonym, so a run without `users.json` may name such a user differently.
 //!
-//! Use (what `run` does; other commands do the same):
+//! Where it is applied: `report::pseudonymize::apply` (run) and `report::pseudonymize::diff`
+//! rewrite what the writers read, after the replay and before the writers; the writers'
+//! output then goes through [`LeakCheck`] before anything is written. A new command does the
+//! same. Use (what `run` does):
 //! ```no_run
 //! # fn demo(tenant: &ca_replay::tenant::Tenant, signins: &mut [ca_replay::signin::SignIn]) -> Result<(), ca_replay::privacy::PrivacyError> {
 //! use ca_replay::privacy::{Key, Pseudonymizer};

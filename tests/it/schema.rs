@@ -432,10 +432,18 @@ fn summaries_with_the_optional_parts_match() {
     v.assert_valid("a run with a trend, skipped records and gates", &second);
     assert_eq!(second["trend"]["previous_run"], "first");
     assert!(second["inputs"]["skipped"].as_u64().unwrap() >= 2);
-    assert!(!second["inputs"]["skipped_first"]
+    // Each skipped record names its file as signin_files does.
+    let files: Vec<&Value> = second["inputs"]["signin_files"]
         .as_array()
         .unwrap()
-        .is_empty());
+        .iter()
+        .map(|f| &f["path"])
+        .collect();
+    let skipped = second["inputs"]["skipped_first"].as_array().unwrap();
+    assert!(!skipped.is_empty());
+    for s in skipped {
+        assert!(files.contains(&&s["file"]), "{s} is not in {files:?}");
+    }
     assert!(!second["warnings"].as_array().unwrap().is_empty());
     assert_eq!(second["gates"].as_array().unwrap().len(), 5);
     let policies = second["policies"].as_array().unwrap();

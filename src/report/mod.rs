@@ -251,7 +251,7 @@ pub fn summary_json(
             "skipped_reasons": skipped,
             // The first records skipped, each with where it is and why (the rest are counted).
             "skipped_first": ingest.skipped.iter().take(SKIPPED_LISTED).map(|d| json!({
-                "file": d.file.display().to_string(),
+                "file": rel(&d.file),
                 "record": d.record,
                 "line": d.line,
                 "field": d.field,

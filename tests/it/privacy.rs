@@ -487,6 +487,7 @@ fn the_sample_tenant_pseudonymized_holds_no_input_value() {
     let mut summary: Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["pseudonymized"], true);
+    crate::schema::Validator::new().assert_valid("pseudonymized sample", &summary);
     let key_id = summary["pseudonym_key_id"].as_str().unwrap().to_owned();
     assert!(key_id.len() == 8 && !KEY.contains(&key_id), "{key_id}");
     let plain = pinned_sample_summary();

@@ -1,5 +1,5 @@
-//! `ca-replay.toml`: break-glass accounts, legacy MFA trusted IPs, app-bundle additions, CI gates
-//! (design.md). Every key is optional; an unknown key is an error, so a typo is never ignored.
+//! `ca-replay.toml`: break-glass accounts, legacy MFA trusted IPs, app-bundle additions, CI gates,
+//! pseudonymization (design.md). Every key is optional; an unknown key is an error, so a typo is never ignored.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,6 +14,7 @@ pub struct Config {
     /// `Office365` / `MicrosoftAdminPortals`: app ids added to the built-in tables.
     pub app_bundles: BTreeMap<String, Vec<String>>,
     pub gates: Gates,
+    pub privacy: Privacy,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -43,6 +44,13 @@ pub struct Gates {
     /// The least share (0 to 1) of (sign-in, policy) pairs on which ca-replay must agree with
     /// the verdicts Entra recorded (self-validation).
     pub min_agreement: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Privacy {
+    /// Every `run` pseudonymizes its reports, as with `--pseudonymize` (see `crate::privacy`).
+    pub pseudonymize: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +106,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.gates.max_new_prompted_users, Some(100));
+        assert!(!c.privacy.pseudonymize);
         assert!(toml::from_str::<Config>("[gates]\nmax_new_blocked = 0\n").is_err());
+        let p: Config = toml::from_str("[privacy]\npseudonymize = true\n").unwrap();
+        assert!(p.privacy.pseudonymize);
+        assert!(toml::from_str::<Config>("[privacy]\npseudonymise = true\n").is_err());
     }
 }

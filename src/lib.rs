@@ -14,6 +14,7 @@ pub mod engine;
 pub mod generate;
 pub mod ingest;
 pub mod policy;
+pub mod privacy;
 pub mod replay;
 pub mod report;
 pub mod signin;

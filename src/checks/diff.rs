@@ -305,6 +305,9 @@ pub struct Diff {
     pub warnings: Vec<String>,
     /// The CI gates, checked (set by the command before the reports are written).
     pub gates: Vec<crate::checks::gates::GateResult>,
+    /// Users, IPs and devices are pseudonyms (`diff --pseudonymize`; set by
+    /// `report::pseudonymize::diff`).
+    pub pseudonymized: bool,
 }
 
 impl Diff {
@@ -314,6 +317,26 @@ impl Diff {
             SetKind::Proposed => &self.proposed,
         }
     }
+}
+
+/// Orders changed users worst first (enforced view, then proposed), then by more sign-ins,
+/// then by label and id (again after the labels were pseudonymized, so that the order does not
+/// tell how the original labels sort).
+pub fn sort_users(users: &mut [UserEffects]) {
+    let rank = |u: &UserEffects| {
+        let worst = |k| u.worst(k).map_or(EFFECTS.len(), Effect::rank);
+        let signins: u64 = u.enforced.values().chain(u.proposed.values()).sum();
+        (
+            worst(SetKind::Current),
+            worst(SetKind::Proposed),
+            std::cmp::Reverse(signins),
+        )
+    };
+    users.sort_by(|a, b| {
+        rank(a)
+            .cmp(&rank(b))
+            .then_with(|| (&a.label, &a.user_id).cmp(&(&b.label, &b.user_id)))
+    });
 }
 
 /// The two sides to compare.
@@ -800,20 +823,7 @@ pub fn compare(sides: Sides, signins: &[SignIn], on_chunk: &(dyn Fn(u64) + Sync)
             u
         })
         .collect();
-    let rank = |u: &UserEffects| {
-        let worst = |k| u.worst(k).map_or(EFFECTS.len(), Effect::rank);
-        let signins: u64 = u.enforced.values().chain(u.proposed.values()).sum();
-        (
-            worst(SetKind::Current),
-            worst(SetKind::Proposed),
-            std::cmp::Reverse(signins),
-        )
-    };
-    changed_users.sort_by(|a, b| {
-        rank(a)
-            .cmp(&rank(b))
-            .then_with(|| (&a.label, &a.user_id).cmp(&(&b.label, &b.user_id)))
-    });
+    sort_users(&mut changed_users);
 
     let (policies, policies_unchanged) = policy_changes(sides.base_loaded, sides.head_loaded);
     let break_glass = break_glass(&bg_base, &bg_head);
@@ -829,6 +839,7 @@ pub fn compare(sides: Sides, signins: &[SignIn], on_chunk: &(dyn Fn(u64) + Sync)
     warnings.extend(sides.head.dir.problems.iter().map(|p| p.to_string()));
     Diff {
         gates: Vec::new(),
+        pseudonymized: false,
         tenant: sides.tenant,
         base_label: sides.base_label,
         head_label: sides.head_label,

@@ -88,10 +88,14 @@ pub fn run(a: &DiffArgs) -> anyhow::Result<(Diff, PathBuf)> {
         || load(&head_dir, "head", &head_label),
     );
     let ((base_t, base_loaded), (head_t, head_loaded)) = (b?, h?);
+    // The key is checked before the long part (`[privacy]` of the tenant's ca-replay.toml,
+    // the same file for both sides).
+    let key = super::privacy::key(&a.privacy, &head_t.config)?;
     let SigninsRead {
         signins,
-        report,
+        mut report,
         clocks,
+        mut pz,
     } = read_signins(Reading {
         paths: signin_paths(&head_t, &a.signins)?,
         options: IngestOptions {
@@ -102,6 +106,7 @@ pub fn run(a: &DiffArgs) -> anyhow::Result<(Diff, PathBuf)> {
         from: a.from,
         to: a.to,
         clocks_for: &[&base_t, &head_t],
+        privacy: key,
     })?;
     let [base_clocks, head_clocks]: [_; 2] = clocks
         .try_into()
@@ -147,10 +152,30 @@ pub fn run(a: &DiffArgs) -> anyhow::Result<(Diff, PathBuf)> {
     if gates.min_agreement.take().is_some() {
         eprintln!("note: [gates] min_agreement applies to `run` (self-validation), not to `diff`");
     }
+    if let Some(pz) = &mut pz {
+        crate::report::pseudonymize::diff(pz, &head_t.root, &mut d, &mut report)?;
+    }
+    // From the pseudonymized findings, when pseudonymized: a gate's message may name one.
     d.gates =
         crate::checks::gates::evaluate(&gates, &crate::checks::gates::Measured::from_diff(&d));
-    crate::report::diff::write(&out, &d, &report)
-        .with_context(|| format!("writing the diff reports to `{}`", out.display()))?;
+    match &pz {
+        None => crate::report::diff::write(&out, &d, &report)
+            .with_context(|| format!("writing the diff reports to `{}`", out.display()))?,
+        Some(pz) => {
+            let written = crate::report::diff::write_pseudonymized(&out, &d, &report, pz);
+            // Written even when the leak check stopped the reports: the error names the
+            // value only by its pseudonym.
+            if let Some(map) = &a.privacy.pseudonym_map {
+                super::privacy::write_mapping(map, &out, &crate::report::diff::FILES, pz)?;
+            }
+            written.with_context(|| format!("writing the diff reports to `{}`", out.display()))?;
+            // The JUnit file leaves the report folder too: checked like the reports.
+            if a.gates.junit.is_some() {
+                let xml = crate::checks::gates::junit("ca-replay diff", &d.gates, &[]);
+                pz.leak_check()?.file("junit.xml", xml.as_bytes())?;
+            }
+        }
+    }
     for w in &d.warnings {
         eprintln!("warning: {w}");
     }

@@ -7,6 +7,7 @@ pub mod diff;
 pub mod explain;
 pub mod generate;
 pub mod lint;
+mod privacy;
 pub mod run;
 pub mod validate;
 
@@ -51,7 +52,7 @@ pub enum Command {
     Convert(ConvertArgs),
     /// What a policy change does: replay base and head policies over the same sign-ins and
     /// write diff.md (for a pull request), diff.json and diff.html.
-    Diff(DiffArgs),
+    Diff(Box<DiffArgs>),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -93,6 +94,22 @@ pub struct DiffArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub gates: GateArgs,
+    #[command(flatten)]
+    pub privacy: PrivacyArgs,
+}
+
+/// Pseudonymized reports (`crate::privacy`), for `run` and `diff`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct PrivacyArgs {
+    /// Replace UPNs, user ids, names, IP addresses and device ids in every report (and in what
+    /// the command prints) by keyed hashes; the key comes from CA_REPLAY_PSEUDONYM_KEY (at
+    /// least 32 bytes). Also `[privacy] pseudonymize = true` in ca-replay.toml.
+    #[arg(long, help_heading = "Privacy")]
+    pub pseudonymize: bool,
+    /// With pseudonymization: write the mapping (pseudonym, kind, original) to this CSV file.
+    /// Keep it apart from the reports: it undoes the pseudonymization.
+    #[arg(long, value_name = "FILE", help_heading = "Privacy")]
+    pub pseudonym_map: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -225,6 +242,8 @@ pub struct RunArgs {
     /// No progress bars (they are only drawn when stderr is a terminal anyway).
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub privacy: PrivacyArgs,
     #[command(flatten)]
     pub gates: GateArgs,
 }

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::{DetailsArg, ExitCode, RunArgs};
 use crate::ingest::{self, IngestOptions, IngestReport};
 use crate::policy::BuildOptions;
+use crate::privacy::{self, Pseudonymizer};
 use crate::replay::{self, Details};
 use crate::signin::SignIn;
 use crate::tenant::Tenant;
@@ -114,6 +115,9 @@ pub(super) struct Reading<'a> {
     /// Tenants whose MFA registration clocks are computed over every sign-in read, before the
     /// window is applied (the policy's clock still sees the prompts before it).
     pub clocks_for: &'a [&'a Tenant],
+    /// With a key: pseudonymize (`--pseudonymize`). The pseudonymizer is built from the
+    /// tenants of `clocks_for` and the sign-ins read, and what is printed goes through it.
+    pub privacy: Option<privacy::Key>,
 }
 
 /// What [`read_signins`] read.
@@ -123,6 +127,8 @@ pub(super) struct SigninsRead {
     pub report: IngestReport,
     /// Per tenant of `Reading::clocks_for`, its MFA registration clocks.
     pub clocks: Vec<HashMap<String, i64>>,
+    /// With `Reading::privacy`: the pseudonymizer, knowing every value read.
+    pub pz: Option<Pseudonymizer>,
 }
 
 /// Reads the sign-ins (a progress bar of bytes read), computes the registration clocks, keeps
@@ -155,8 +161,30 @@ pub(super) fn read_signins(r: Reading) -> anyhow::Result<SigninsRead> {
         report.outside_window = before - signins.len();
         report.window = (r.from, r.to);
     }
+    // What is printed lands in CI logs too: pseudonymized like the reports.
+    let mut pz = match r.privacy {
+        Some(key) => {
+            let mut b = Pseudonymizer::builder(key);
+            for t in r.clocks_for {
+                b = b.tenant(t);
+            }
+            Some(b.signins(&signins).build()?)
+        }
+        None => None,
+    };
+    let root = r
+        .clocks_for
+        .first()
+        .map(|t| t.root.clone())
+        .unwrap_or_default();
     for d in report.skipped.iter().take(5) {
-        eprintln!("skipped: {d}");
+        match &mut pz {
+            Some(pz) => eprintln!(
+                "skipped: {}",
+                crate::report::pseudonymize::diagnostic(pz, &root, d)?
+            ),
+            None => eprintln!("skipped: {d}"),
+        }
     }
     if report.skipped.len() > 5 {
         eprintln!(
@@ -165,12 +193,13 @@ pub(super) fn read_signins(r: Reading) -> anyhow::Result<SigninsRead> {
         );
     }
     for note in &report.notes {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", super::privacy::shown(&mut pz, note)?);
     }
     Ok(SigninsRead {
         signins,
         report,
         clocks,
+        pz,
     })
 }
 
@@ -184,10 +213,13 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     if !a.policies.is_empty() {
         select_policies(&mut tenant, &a.policies)?;
     }
+    // The key is checked before the long part of the run.
+    let key = super::privacy::key(&a.privacy, &tenant.config)?;
     let SigninsRead {
-        signins,
-        report,
+        mut signins,
+        mut report,
         mut clocks,
+        mut pz,
     } = read_signins(Reading {
         paths: signin_paths(&tenant, &a.signins)?,
         options: IngestOptions {
@@ -198,6 +230,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         from: a.from,
         to: a.to,
         clocks_for: &[&tenant],
+        privacy: key,
     })?;
     let clocks = clocks.pop().unwrap_or_default();
     let details = match a.details {
@@ -211,7 +244,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         "replaying",
         "{human_pos}/{human_len} sign-ins ({per_sec})",
     );
-    let replay = replay::run_observed(&tenant, &signins, clocks, details, &|n| bar.inc(n));
+    let mut replay = replay::run_observed(&tenant, &signins, clocks, details, &|n| bar.inc(n));
     bar.finish_and_clear();
     if let Some(name) = &a.run_name {
         anyhow::ensure!(
@@ -227,10 +260,42 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         Some(out) => out.clone(),
         None => a.reports_dir.join(run_name(a, &tenant, &signins)),
     };
-    let gates = crate::report::write(&out, &tenant, &signins, &report, &replay, options)
-        .with_context(|| format!("writing reports to `{}`", out.display()))?;
-    for w in tenant.warnings(options) {
-        eprintln!("{w}");
+    // The warnings are taken before pseudonymization changes the policies' names.
+    let warnings: Vec<String> = tenant
+        .warnings(options)
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+    let gates = match &mut pz {
+        None => crate::report::write(&out, &tenant, &signins, &report, &replay, options)
+            .with_context(|| format!("writing reports to `{}`", out.display()))?,
+        Some(pz) => {
+            let written = crate::report::write_pseudonymized(
+                &out,
+                &mut tenant,
+                &mut signins,
+                &mut report,
+                &mut replay,
+                options,
+                pz,
+            );
+            // The mapping is written even when the leak check stopped the reports: the error
+            // names the value only by its pseudonym.
+            if let Some(map) = &a.privacy.pseudonym_map {
+                super::privacy::write_mapping(map, &out, &crate::report::FILES, pz)?;
+            }
+            let gates =
+                written.with_context(|| format!("writing reports to `{}`", out.display()))?;
+            // The JUnit file leaves the report folder too: checked like the reports.
+            if a.gates.junit.is_some() {
+                let xml = crate::checks::gates::junit("ca-replay run", &gates, &[]);
+                pz.leak_check()?.file("junit.xml", xml.as_bytes())?;
+            }
+            gates
+        }
+    };
+    for w in &warnings {
+        eprintln!("{}", super::privacy::shown(&mut pz, w)?);
     }
     eprintln!(
         "replayed {} sign-ins ({} evaluated) against {} policies in {:.2}s (loading and reading {:.2}s); reports in {}",

@@ -22,6 +22,9 @@ use crate::ingest::IngestReport;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// What `diff.md` and `diff.html` say when the diff is pseudonymized.
+const PSEUDONYMIZED: &str = "Pseudonymized: users, IP addresses and devices appear as keyed hashes (user-…, ip-…, device-…); the mapping back is kept apart from this report.";
+
 const TEMPLATE: &str = include_str!("diff.html");
 
 /// Rows of the most affected users in `diff.md` and `diff.html` (all are in `diff.json`).
@@ -192,7 +195,7 @@ pub fn json(d: &Diff, ingest: &IngestReport) -> Value {
             .or_default() += 1;
     }
     let bg = &d.break_glass;
-    json!({
+    let mut v = json!({
         "schema_version": SCHEMA_VERSION,
         "headline": headline(d),
         "gates": d.gates,
@@ -246,7 +249,11 @@ pub fn json(d: &Diff, ingest: &IngestReport) -> Value {
             "changed": bg.changed.iter().map(|(b, h)| json!({"base": b, "head": h})).collect::<Vec<_>>(),
         },
         "warnings": warnings(d, ingest),
-    })
+    });
+    if d.pseudonymized {
+        v["pseudonymized"] = json!(true);
+    }
+    v
 }
 
 fn warnings(d: &Diff, ingest: &IngestReport) -> Vec<String> {
@@ -410,6 +417,9 @@ pub fn markdown(d: &Diff, ingest: &IngestReport) -> String {
     let w = &mut out;
     let _ = writeln!(w, "## ca-replay diff: {}\n", md(&d.tenant));
     let _ = writeln!(w, "**{}**\n", md(&headline(d)));
+    if d.pseudonymized {
+        let _ = writeln!(w, "{PSEUDONYMIZED}\n");
+    }
     if !d.gates.is_empty() {
         w.push_str(crate::checks::gates::markdown(&d.gates).trim_start());
         w.push('\n');
@@ -684,6 +694,8 @@ struct Page {
     title: String,
     subtitle: String,
     headline: String,
+    /// [`PSEUDONYMIZED`], or empty.
+    pseudonymized: &'static str,
     gates: Vec<crate::checks::gates::GateResult>,
     cards: Vec<Card>,
     policies: Vec<PolicyChangeRow>,
@@ -846,6 +858,7 @@ pub fn html(d: &Diff, ingest: &IngestReport) -> Result<String, minijinja::Error>
             thousands(d.users)
         ),
         headline: headline(d),
+        pseudonymized: if d.pseudonymized { PSEUDONYMIZED } else { "" },
         gates: d.gates.clone(),
         cards,
         policies,
@@ -888,14 +901,46 @@ pub fn html(d: &Diff, ingest: &IngestReport) -> Result<String, minijinja::Error>
     env.get_template("diff.html")?.render(&page)
 }
 
-/// Writes `diff.md`, `diff.json` and `diff.html` into `out`, each atomically.
-pub fn write(out: &Path, d: &Diff, ingest: &IngestReport) -> std::io::Result<()> {
+/// The report files of `diff`, in the order they are written.
+pub const FILES: [&str; 3] = ["diff.json", "diff.md", "diff.html"];
+
+/// Renders `diff.json`, `diff.md` and `diff.html` (the names of [`FILES`], in that order).
+pub fn render(d: &Diff, ingest: &IngestReport) -> std::io::Result<Vec<(&'static str, Vec<u8>)>> {
     let mut text = serde_json::to_string_pretty(&json(d, ingest)).unwrap_or_default();
     text.push('\n');
-    write_atomic(&out.join("diff.json"), text.as_bytes())?;
-    write_atomic(&out.join("diff.md"), markdown(d, ingest).as_bytes())?;
     let page = html(d, ingest)
         .map_err(|e| std::io::Error::other(format!("rendering diff.html: {e:#}")))?;
-    write_atomic(&out.join("diff.html"), page.as_bytes())?;
+    Ok(vec![
+        (FILES[0], text.into_bytes()),
+        (FILES[1], markdown(d, ingest).into_bytes()),
+        (FILES[2], page.into_bytes()),
+    ])
+}
+
+/// Writes `diff.md`, `diff.json` and `diff.html` into `out`, each atomically.
+pub fn write(out: &Path, d: &Diff, ingest: &IngestReport) -> std::io::Result<()> {
+    for (name, bytes) in render(d, ingest)? {
+        write_atomic(&out.join(name), &bytes)?;
+    }
+    Ok(())
+}
+
+/// [`write`], pseudonymized (`diff --pseudonymize`): `d` and `ingest` must have been
+/// pseudonymized already (`report::pseudonymize::diff`); every file is checked for a value of
+/// the input ([`crate::privacy::LeakCheck`]) and nothing is written unless every file passes.
+pub fn write_pseudonymized(
+    out: &Path,
+    d: &Diff,
+    ingest: &IngestReport,
+    pz: &crate::privacy::Pseudonymizer,
+) -> Result<(), super::WriteError> {
+    let files = render(d, ingest)?;
+    let check = pz.leak_check()?;
+    for (name, bytes) in &files {
+        check.file(name, bytes)?;
+    }
+    for (name, bytes) in &files {
+        write_atomic(&out.join(name), bytes)?;
+    }
     Ok(())
 }

@@ -151,12 +151,14 @@ struct UserRow {
     policies_short: String,
 }
 
-#[derive(Serialize)]
-struct Sample {
+/// One sign-in per impact with its full trace (`explain`'s text): computed from the original
+/// inputs (it evaluates the sign-in again), before any pseudonymization.
+#[derive(Serialize, Clone)]
+pub struct Sample {
     impact: &'static str,
     color: &'static str,
     signin_id: String,
-    text: String,
+    pub(crate) text: String,
 }
 
 #[derive(Serialize)]
@@ -176,6 +178,7 @@ struct Page {
     users_more: usize,
     samples: Vec<Sample>,
     agreement: String,
+    pseudonymized: bool,
     break_glass: Value,
     gates: Value,
     exclusions: Value,
@@ -515,7 +518,8 @@ fn short_name(name: &str) -> String {
     }
 }
 
-fn samples(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Vec<Sample> {
+/// The sign-ins `report.html` explains, one per proposed impact, most severe first.
+pub fn samples(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Vec<Sample> {
     if replay.samples.is_empty() {
         return Vec::new();
     }
@@ -538,7 +542,7 @@ fn samples(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Vec<Sample> 
 /// Renders the page; the template is compiled into the binary, so an error here is a bug.
 pub fn render(
     tenant: &Tenant,
-    signins: &[SignIn],
+    samples: Vec<Sample>,
     replay: &Replay,
     summary: &Value,
     affected: &Affected,
@@ -611,8 +615,9 @@ pub fn render(
         policies: policy_rows(summary, affected),
         users,
         users_more,
-        samples: samples(tenant, signins, replay),
+        samples,
         agreement,
+        pseudonymized: summary["pseudonymized"] == Value::Bool(true),
         break_glass: summary["break_glass"].clone(),
         gates: summary["gates"].clone(),
         exclusions: summary["exclusions"].clone(),

@@ -182,6 +182,12 @@ pub fn render(tenant: &Tenant, summary: &Value, affected: &Affected) -> String {
     if let Some(t) = trend_line(summary) {
         let _ = writeln!(w, "\n{}", md(&t));
     }
+    if summary["pseudonymized"] == Value::Bool(true) {
+        let _ = writeln!(
+            w,
+            "\nPseudonymized: users, IP addresses and devices appear as keyed hashes (`user-…`, `ip-…`, `device-…`); the mapping back is kept apart from this report."
+        );
+    }
     let skipped = num(&inputs["skipped"]);
     if skipped > 0 {
         let _ = writeln!(

@@ -8,8 +8,9 @@ pub mod affected;
 mod details_parquet;
 pub mod diff;
 pub mod explain;
-mod html;
+pub mod html;
 pub mod markdown;
+pub mod pseudonymize;
 pub mod trend;
 
 pub use markdown::thousands;
@@ -250,7 +251,7 @@ pub fn summary_json(
             "skipped_reasons": skipped,
             // The first records skipped, each with where it is and why (the rest are counted).
             "skipped_first": ingest.skipped.iter().take(SKIPPED_LISTED).map(|d| json!({
-                "file": d.file.display().to_string(),
+                "file": rel(&d.file),
                 "record": d.record,
                 "line": d.line,
                 "field": d.field,
@@ -409,6 +410,101 @@ pub fn checks_json(summary: &mut Value, tenant: &Tenant, signins: &[SignIn], rep
     )));
 }
 
+/// What the writers need that must come from the original inputs, because it looks sign-ins
+/// up in the directory or evaluates them again: the break-glass check, the exclusion, coverage
+/// and legacy-migration checks ([`checks_json`]) and the sign-ins `report.html` explains.
+pub struct Prepared {
+    pub break_glass: crate::checks::breakglass::Report,
+    /// `exclusions`, `coverage` and `legacy_migration`, as `summary.json` has them.
+    pub checks: Value,
+    pub samples: Vec<html::Sample>,
+}
+
+/// Computes [`Prepared`] (before any pseudonymization).
+pub fn prepare(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Prepared {
+    let mut checks = json!({});
+    checks_json(&mut checks, tenant, signins, replay);
+    Prepared {
+        break_glass: crate::checks::breakglass::check(tenant, signins, &replay.registration_clocks),
+        checks,
+        samples: html::samples(tenant, signins, replay),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Privacy(#[from] crate::privacy::PrivacyError),
+}
+
+/// The report files, in the order they are written.
+pub const FILES: [&str; 6] = [
+    "summary.json",
+    "report.md",
+    "report.html",
+    "details.csv",
+    "users.csv",
+    "details.parquet",
+];
+
+/// Receives each rendered report file: (name, bytes).
+type Emit<'a> = dyn FnMut(&str, Vec<u8>) -> Result<(), WriteError> + 'a;
+
+/// Renders every report file, handing each to `emit(name, bytes)`, and returns the gates of
+/// `tenant.config.gates`, checked. With a pseudonymizer, the summary's strings go through it
+/// (before the gates are checked, so their messages are pseudonymous too) and the summary says
+/// so; the other inputs must have been pseudonymized already (see [`write_pseudonymized`]).
+#[allow(clippy::too_many_arguments)]
+fn render(
+    out: &Path,
+    tenant: &Tenant,
+    signins: &[SignIn],
+    ingest: &IngestReport,
+    replay: &Replay,
+    options: BuildOptions,
+    prepared: Prepared,
+    privacy: Option<&mut crate::privacy::Pseudonymizer>,
+    emit: &mut Emit<'_>,
+) -> Result<Vec<gates::GateResult>, WriteError> {
+    let affected = affected::aggregate(tenant.set.policies.len(), signins, replay);
+    let mut summary = summary_json(tenant, signins, ingest, replay, &affected, options);
+    summary["trend"] = trend::since_previous(out, &summary);
+    summary["break_glass"] = serde_json::to_value(&prepared.break_glass).unwrap_or(Value::Null);
+    if let Value::Object(checks) = prepared.checks {
+        for (k, v) in checks {
+            summary[k] = v;
+        }
+    }
+    if let Some(pz) = privacy {
+        pz.json(&mut summary)?;
+        summary["pseudonymized"] = json!(true);
+        summary["pseudonym_key_id"] = json!(pz.key_id());
+    }
+    let gate_results = gates::evaluate(
+        &tenant.config.gates,
+        &gates::Measured::from_summary(&summary),
+    );
+    summary["gates"] = serde_json::to_value(&gate_results).unwrap_or(Value::Null);
+    let mut text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    text.push('\n');
+    emit("summary.json", text.into_bytes())?;
+    emit(
+        "report.md",
+        markdown::render(tenant, &summary, &affected).into_bytes(),
+    )?;
+    let page = html::render(tenant, prepared.samples, replay, &summary, &affected)
+        .map_err(|e| std::io::Error::other(format!("rendering report.html: {e:#}")))?;
+    emit("report.html", page.into_bytes())?;
+    emit("details.csv", details_csv(tenant, signins, replay))?;
+    emit("users.csv", users_csv(tenant, &affected))?;
+    let parquet = details_parquet::bytes(tenant, signins, replay)
+        .map_err(|e| std::io::Error::other(format!("writing details.parquet: {e}")))?;
+    emit("details.parquet", parquet)?;
+    Ok(gate_results)
+}
+
 /// Writes `summary.json`, `report.md`, `report.html`, `details.csv`, `details.parquet` and
 /// `users.csv` into `out`, each atomically. Checks the gates of `tenant.config.gates` and
 /// returns them (each is in the reports too).
@@ -420,35 +516,60 @@ pub fn write(
     replay: &Replay,
     options: BuildOptions,
 ) -> std::io::Result<Vec<gates::GateResult>> {
-    let affected = affected::aggregate(tenant.set.policies.len(), signins, replay);
-    let mut summary = summary_json(tenant, signins, ingest, replay, &affected, options);
-    summary["trend"] = trend::since_previous(out, &summary);
-    let bg = crate::checks::breakglass::check(tenant, signins, &replay.registration_clocks);
-    summary["break_glass"] = serde_json::to_value(&bg).unwrap_or(Value::Null);
-    checks_json(&mut summary, tenant, signins, replay);
-    let gate_results = gates::evaluate(
-        &tenant.config.gates,
-        &gates::Measured::from_summary(&summary),
-    );
-    summary["gates"] = serde_json::to_value(&gate_results).unwrap_or(Value::Null);
-    let mut text = serde_json::to_string_pretty(&summary).unwrap_or_default();
-    text.push('\n');
-    write_atomic(&out.join("summary.json"), text.as_bytes())?;
-    write_atomic(
-        &out.join("report.md"),
-        markdown::render(tenant, &summary, &affected).as_bytes(),
+    let prepared = prepare(tenant, signins, replay);
+    let mut emit = |name: &str, bytes: Vec<u8>| -> Result<(), WriteError> {
+        Ok(write_atomic(&out.join(name), &bytes)?)
+    };
+    render(
+        out, tenant, signins, ingest, replay, options, prepared, None, &mut emit,
+    )
+    .map_err(|e| match e {
+        WriteError::Io(e) => e,
+        other => std::io::Error::other(other.to_string()),
+    })
+}
+
+/// [`write`], pseudonymized (`run --pseudonymize`): what needs the original inputs is computed
+/// first ([`prepare`]); then the sign-ins, the replay's texts, the ingest diagnostics, the
+/// policies' names and the explained samples are pseudonymized in place
+/// ([`pseudonymize::apply`]); the files are rendered from those, the summary's every string
+/// goes through the pseudonymizer once more, and every file is checked for a value of the input
+/// ([`crate::privacy::LeakCheck`]). Nothing is written unless every file passes.
+#[allow(clippy::too_many_arguments)]
+pub fn write_pseudonymized(
+    out: &Path,
+    tenant: &mut Tenant,
+    signins: &mut [SignIn],
+    ingest: &mut IngestReport,
+    replay: &mut Replay,
+    options: BuildOptions,
+    pz: &mut crate::privacy::Pseudonymizer,
+) -> Result<Vec<gates::GateResult>, WriteError> {
+    let mut prepared = prepare(tenant, signins, replay);
+    pseudonymize::apply(pz, tenant, signins, ingest, replay, &mut prepared)?;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut emit = |name: &str, bytes: Vec<u8>| -> Result<(), WriteError> {
+        files.push((name.to_owned(), bytes));
+        Ok(())
+    };
+    let gate_results = render(
+        out,
+        tenant,
+        signins,
+        ingest,
+        replay,
+        options,
+        prepared,
+        Some(&mut *pz),
+        &mut emit,
     )?;
-    let page = html::render(tenant, signins, replay, &summary, &affected)
-        .map_err(|e| std::io::Error::other(format!("rendering report.html: {e:#}")))?;
-    write_atomic(&out.join("report.html"), page.as_bytes())?;
-    write_atomic(
-        &out.join("details.csv"),
-        &details_csv(tenant, signins, replay),
-    )?;
-    write_atomic(&out.join("users.csv"), &users_csv(tenant, &affected))?;
-    let parquet = details_parquet::bytes(tenant, signins, replay)
-        .map_err(|e| std::io::Error::other(format!("writing details.parquet: {e}")))?;
-    write_atomic(&out.join("details.parquet"), &parquet)?;
+    let check = pz.leak_check()?;
+    for (name, bytes) in &files {
+        check.file(name, bytes)?;
+    }
+    for (name, bytes) in &files {
+        write_atomic(&out.join(name), bytes)?;
+    }
     Ok(gate_results)
 }
 

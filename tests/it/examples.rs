@@ -1,5 +1,6 @@
-//! The CI examples under `examples/` are valid YAML with the shape their CI expects, and every
-//! `ca-replay` command in them parses with the real command line (so they cannot drift from it).
+//! The CI examples under `examples/` are valid YAML with the shape their CI expects, every
+//! `ca-replay` command in them parses with the real command line (so they cannot drift from it),
+//! and `run` and `diff` pseudonymize with the key from a CI secret.
 
 use std::path::Path;
 
@@ -75,6 +76,27 @@ fn str_of<'a>(y: &'a Yaml, key: &str) -> Option<&'a str> {
     y[key].as_str()
 }
 
+/// A step that runs `ca-replay … --pseudonymize` maps the key from a secret into its own
+/// environment (`expected`: how the CI names the secret), and `run` and `diff` both use it.
+fn check_pseudonymized(name: &str, steps: &[(&Yaml, &str)], expected: &str) {
+    let mut pseudonymized = Vec::new();
+    for (step, script) in steps {
+        for words in commands(script) {
+            if words[0] == "ca-replay" && words.iter().any(|w| w == "--pseudonymize") {
+                assert_eq!(
+                    str_of(&step["env"], "CA_REPLAY_PSEUDONYM_KEY"),
+                    Some(expected),
+                    "{name}: `{}` has no key from the secret",
+                    words.join(" ")
+                );
+                pseudonymized.push(words[1].clone());
+            }
+        }
+    }
+    pseudonymized.sort();
+    assert_eq!(pseudonymized, ["diff", "run"], "{name}");
+}
+
 #[test]
 fn github_actions_workflow_is_valid() {
     let w = load("github-actions.yml");
@@ -86,6 +108,7 @@ fn github_actions_workflow_is_valid() {
     let jobs = w["jobs"].as_hash().expect("jobs");
     assert!(!jobs.is_empty());
     let mut scripts = Vec::new();
+    let mut steps = Vec::new();
     for (job, j) in jobs {
         assert!(str_of(j, "runs-on").is_some(), "{job:?}: runs-on");
         for step in j["steps"].as_vec().expect("steps") {
@@ -100,11 +123,17 @@ fn github_actions_workflow_is_valid() {
                 assert!(action.contains('/') && !version.is_empty(), "{u}");
             }
             scripts.extend(run);
+            steps.extend(run.map(|r| (step, r)));
         }
     }
     assert_eq!(
         check_commands("github-actions.yml", &scripts),
         ["diff", "lint", "run"]
+    );
+    check_pseudonymized(
+        "github-actions.yml",
+        &steps,
+        "${{ secrets.CA_REPLAY_PSEUDONYM_KEY }}",
     );
 }
 
@@ -114,6 +143,7 @@ fn azure_devops_pipeline_is_valid() {
     assert!(!p["pr"].is_badvalue(), "triggers on pull requests");
     let steps = p["steps"].as_vec().expect("steps");
     let mut scripts = Vec::new();
+    let mut with_script = Vec::new();
     for step in steps {
         let kinds: Vec<&str> = ["script", "task", "checkout", "publish", "bash"]
             .into_iter()
@@ -125,10 +155,16 @@ fn azure_devops_pipeline_is_valid() {
             scripts.extend(str_of(&step["inputs"], "inlineScript"));
         }
         scripts.extend(str_of(step, "script"));
+        with_script.extend(str_of(step, "script").map(|r| (step, r)));
     }
     assert_eq!(
         check_commands("azure-pipelines.yml", &scripts),
         ["diff", "lint", "run"]
+    );
+    check_pseudonymized(
+        "azure-pipelines.yml",
+        &with_script,
+        "$(CA_REPLAY_PSEUDONYM_KEY)",
     );
 }
 

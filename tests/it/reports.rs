@@ -11,7 +11,7 @@ use ca_replay::replay::{self, Details};
 use ca_replay::tenant::Tenant;
 
 /// A fresh folder `<unique>/run`: its parent holds no other run, so no trend is picked up.
-fn scratch() -> PathBuf {
+pub(crate) fn scratch() -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let base = std::env::temp_dir().join(format!(
         "ca-replay-reports-{}-{}",
@@ -23,7 +23,7 @@ fn scratch() -> PathBuf {
 }
 
 /// Removes a `scratch()` folder with its unique parent.
-fn cleanup(dir: PathBuf) {
+pub(crate) fn cleanup(dir: PathBuf) {
     if let Some(base) = dir.parent() {
         let _ = std::fs::remove_dir_all(base);
     }
@@ -61,15 +61,22 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 /// `ca-replay run --tenant <sample> <extra…>` through the library's CLI entry point.
-fn cli_run(extra: &[&str]) -> anyhow::Result<ca_replay::cli::ExitCode> {
+pub(crate) fn cli_run(extra: &[&str]) -> anyhow::Result<ca_replay::cli::ExitCode> {
+    cli_run_on(&sample(), extra)
+}
+
+/// `ca-replay run --tenant <tenant> <extra…>` through the library's CLI entry point.
+pub(crate) fn cli_run_on(
+    tenant: &Path,
+    extra: &[&str],
+) -> anyhow::Result<ca_replay::cli::ExitCode> {
     use clap::Parser;
-    let sample = sample();
-    let mut args = vec!["ca-replay", "run", "--tenant", sample.to_str().unwrap()];
+    let mut args = vec!["ca-replay", "run", "--tenant", tenant.to_str().unwrap()];
     args.extend_from_slice(extra);
     ca_replay::cli::main(ca_replay::cli::Cli::try_parse_from(args).unwrap())
 }
 
-fn sample() -> PathBuf {
+pub(crate) fn sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/contoso")
 }
 

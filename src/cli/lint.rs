@@ -111,9 +111,9 @@ pub fn lint(a: &LintArgs) -> anyhow::Result<ExitCode> {
                 r.errors(),
                 r.findings.len() - r.errors()
             );
-            let mut per_account: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+            let mut per_account = Grouped::default();
             for acc in &r.accounts {
-                per_account.entry(acc.clone()).or_default();
+                per_account.expect(acc);
             }
             for f in &r.findings {
                 let key = if f.account.is_empty() {
@@ -126,14 +126,7 @@ pub fn lint(a: &LintArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     format!("{}: {}", f.policy, f.what)
                 };
-                println!("{}: break-glass {key}: {text}", f.severity);
-                let _ = writeln!(md_out, "- **{}** {}: {}", f.severity, md(&key), md(&text));
-                let e = per_account.entry(key).or_default();
-                if f.severity == "error" {
-                    e.0.push(text);
-                } else {
-                    e.1.push(text);
-                }
+                per_account.add("break-glass", f.severity, key, text, &mut md_out);
             }
             if !r.candidates.is_empty() {
                 let list: Vec<String> = r
@@ -151,14 +144,7 @@ pub fn lint(a: &LintArgs) -> anyhow::Result<ExitCode> {
                     md(&list.join(", "))
                 );
             }
-            for (account, (errors, warnings)) in per_account {
-                cases.push(JunitCase {
-                    class: "break_glass".into(),
-                    name: account,
-                    failure: (!errors.is_empty()).then(|| errors.join("\n")),
-                    output: warnings.join("\n"),
-                });
-            }
+            per_account.into_cases("break_glass", &mut cases);
         }
     }
     // Exclusions: placeholders, missing ids, empty groups and roles, unknown memberships, and
@@ -173,7 +159,7 @@ pub fn lint(a: &LintArgs) -> anyhow::Result<ExitCode> {
             count(checks::Severity::Warning),
             count(checks::Severity::Info)
         );
-        let mut per_policy: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+        let mut per_policy = Grouped::default();
         for f in &findings {
             let key = if f.policy.is_empty() {
                 "coverage gap".to_owned()
@@ -185,29 +171,9 @@ pub fn lint(a: &LintArgs) -> anyhow::Result<ExitCode> {
             } else {
                 format!("{}: {}", f.entry, f.what)
             };
-            println!("{}: exclusions {key}: {text}", f.severity.as_str());
-            let _ = writeln!(
-                md_out,
-                "- **{}** {}: {}",
-                f.severity.as_str(),
-                md(&key),
-                md(&text)
-            );
-            let e = per_policy.entry(key).or_default();
-            if f.severity == checks::Severity::Error {
-                e.0.push(text);
-            } else {
-                e.1.push(text);
-            }
+            per_policy.add("exclusions", f.severity.as_str(), key, text, &mut md_out);
         }
-        for (policy, (errors, notes)) in per_policy {
-            cases.push(JunitCase {
-                class: "exclusions".into(),
-                name: policy,
-                failure: (!errors.is_empty()).then(|| errors.join("\n")),
-                output: notes.join("\n"),
-            });
-        }
+        per_policy.into_cases("exclusions", &mut cases);
         if findings.is_empty() {
             cases.push(JunitCase {
                 class: "exclusions".into(),
@@ -236,4 +202,36 @@ pub fn lint(a: &LintArgs) -> anyhow::Result<ExitCode> {
     let _ = writeln!(md_out, "\n**{}**", md(&verdict));
     super::ci::step_summary(&md_out)?;
     super::ci::conclude("ca-replay lint", &[], &cases, a.junit.as_deref())
+}
+
+/// Findings grouped into one JUnit case per key (a policy, an account): its errors fail the
+/// case, the rest go to its output. Every finding is also printed and listed in the summary.
+#[derive(Default)]
+struct Grouped(BTreeMap<String, (Vec<String>, Vec<String>)>);
+
+impl Grouped {
+    /// A case for `key` even when nothing is found for it.
+    fn expect(&mut self, key: &str) {
+        self.0.entry(key.to_owned()).or_default();
+    }
+    fn add(&mut self, check: &str, severity: &str, key: String, text: String, md_out: &mut String) {
+        println!("{severity}: {check} {key}: {text}");
+        let _ = writeln!(md_out, "- **{severity}** {}: {}", md(&key), md(&text));
+        let e = self.0.entry(key).or_default();
+        if severity == "error" {
+            e.0.push(text);
+        } else {
+            e.1.push(text);
+        }
+    }
+    fn into_cases(self, class: &str, cases: &mut Vec<JunitCase>) {
+        for (name, (errors, others)) in self.0 {
+            cases.push(JunitCase {
+                class: class.into(),
+                name,
+                failure: (!errors.is_empty()).then(|| errors.join("\n")),
+                output: others.join("\n"),
+            });
+        }
+    }
 }

@@ -20,9 +20,10 @@ use arrow_array::builder::{
     BooleanBuilder, Int64Builder, ListBuilder, StringBuilder, TimestampNanosecondBuilder,
     UInt32Builder,
 };
+use arrow_array::types::Int32Type;
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
-    TimestampNanosecondArray, UInt32Array,
+    Array, ArrayRef, BooleanArray, DictionaryArray, Int32Array, Int64Array, ListArray, RecordBatch,
+    StringArray, StructArray, TimestampNanosecondArray, UInt32Array,
 };
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
@@ -165,8 +166,8 @@ fn arrow_error(path: &Path, format: Format) -> impl Fn(ArrowError) -> ColumnarEr
 
 /// How one `SignIn` field is stored.
 enum Kind {
-    /// Utf8, never null (an interned field, or one of the per-sign-in ids).
-    Text(fn(&SignIn) -> &str, fn(&mut SignIn, &str)),
+    /// Utf8, never null: an interned field, or one of the per-sign-in ids.
+    Text(fn(&SignIn) -> &str, Set),
     /// List<Utf8>, never null, no null items.
     TextList(fn(&SignIn) -> &[Ustr], fn(&mut SignIn, Vec<Ustr>)),
     /// Utf8 holding a vocabulary word (or an IP address); null when the field is `None`.
@@ -189,6 +190,15 @@ enum Kind {
     Policies,
 }
 
+/// How a text column is stored into a `SignIn`.
+#[derive(Clone, Copy)]
+enum Set {
+    /// An interned field: read as a dictionary from Parquet, each distinct value interned once.
+    Interned(fn(&mut SignIn, Ustr)),
+    /// A per-sign-in id, copied.
+    Unique(fn(&mut SignIn, &str)),
+}
+
 struct Column {
     name: &'static str,
     kind: Kind,
@@ -199,7 +209,7 @@ macro_rules! text {
     ($name:literal, $($f:ident).+) => {
         Column {
             name: $name,
-            kind: Kind::Text(|s| s.$($f).+.as_str(), |s, v| s.$($f).+ = Ustr::from(v)),
+            kind: Kind::Text(|s| s.$($f).+.as_str(), Set::Interned(|s, v| s.$($f).+ = v)),
         }
     };
 }
@@ -209,7 +219,7 @@ macro_rules! unique {
     ($name:literal, $f:ident) => {
         Column {
             name: $name,
-            kind: Kind::Text(|s| &s.$f, |s, v| s.$f = v.to_owned()),
+            kind: Kind::Text(|s| &s.$f, Set::Unique(|s, v| s.$f = v.to_owned())),
         }
     };
 }
@@ -368,10 +378,15 @@ fn time_type() -> DataType {
 
 /// The fields of one `applied_policies` entry.
 fn policy_fields() -> Fields {
+    policy_fields_as(DataType::Utf8)
+}
+
+/// The fields of one `applied_policies` entry, with `text` for its id, name and result.
+fn policy_fields_as(text: DataType) -> Fields {
     Fields::from(vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("display_name", DataType::Utf8, false),
-        Field::new("result", DataType::Utf8, false),
+        Field::new("id", text.clone(), false),
+        Field::new("display_name", text.clone(), false),
+        Field::new("result", text, false),
         Field::new("enforced_grant_controls", text_list_type(), false),
         Field::new("conditions_satisfied", DataType::UInt32, true),
         Field::new("conditions_not_satisfied", DataType::UInt32, true),
@@ -403,6 +418,58 @@ impl Column {
             Kind::Word { nullable: true, .. } | Kind::Bool { nullable: true, .. }
         )
     }
+}
+
+/// A dictionary of strings: how the Parquet reader is asked for interned columns, so each
+/// distinct value of a row group is decoded and interned once instead of once per row.
+fn dictionary_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// The schema the Parquet reader decodes into: the file's own (checked to be ours), with the
+/// interned text columns (top-level, and the applied policies' id, name and result) as
+/// dictionaries; names, nullability and metadata as the file has them.
+fn read_schema(file: &Schema) -> SchemaRef {
+    let as_dictionary = |f: &Field| {
+        if *f.data_type() == DataType::Utf8 {
+            Arc::new(f.as_ref().clone().with_data_type(dictionary_type()))
+        } else {
+            Arc::new(f.clone())
+        }
+    };
+    let fields: Vec<Arc<Field>> = file
+        .fields()
+        .iter()
+        .map(|f| {
+            let column = COLUMNS.iter().find(|c| c.name == f.name());
+            match (column.map(|c| &c.kind), f.data_type()) {
+                (Some(Kind::Text(_, Set::Interned(_))), DataType::Utf8) => as_dictionary(f),
+                (Some(Kind::Policies), DataType::List(item)) => match item.data_type() {
+                    DataType::Struct(children) => {
+                        let children: Fields = children
+                            .iter()
+                            .map(|c| match c.name().as_str() {
+                                "id" | "display_name" | "result" => as_dictionary(c),
+                                _ => c.clone(),
+                            })
+                            .collect();
+                        let item = item
+                            .as_ref()
+                            .clone()
+                            .with_data_type(DataType::Struct(children));
+                        Arc::new(
+                            f.as_ref()
+                                .clone()
+                                .with_data_type(DataType::List(Arc::new(item))),
+                        )
+                    }
+                    _ => f.clone(),
+                },
+                _ => f.clone(),
+            }
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, file.metadata().clone()))
 }
 
 /// The Arrow schema of sign-in files, with the version in its metadata.
@@ -801,6 +868,11 @@ fn read_parquet(path: &Path) -> Result<Decoded, ColumnarError> {
     let meta =
         ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(parquet_error(path))?;
     check_schema(path, meta.schema())?;
+    let meta = ArrowReaderMetadata::try_new(
+        meta.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(read_schema(meta.schema())),
+    )
+    .map_err(parquet_error(path))?;
     let groups = meta.metadata().num_row_groups();
     let parts = (0..groups)
         .into_par_iter()
@@ -952,12 +1024,12 @@ fn fill(
 ) -> Result<(), ColumnarError> {
     match &c.kind {
         Kind::Text(_, set) => {
-            let a = downcast::<StringArray>(path, c, array)?;
+            let text = TextColumn::new(path, c, array)?;
             for (i, s) in rows.iter_mut().enumerate() {
-                if a.is_null(i) {
-                    mark(&mut bad[i], (c.name, "null".into(), NULL));
-                } else {
-                    set(s, a.value(i));
+                match (text.get(i), set) {
+                    (None, _) => mark(&mut bad[i], (c.name, "null".into(), NULL)),
+                    (Some(v), Set::Interned(set)) => set(s, v.interned()),
+                    (Some(v), Set::Unique(set)) => set(s, v.as_str()),
                 }
             }
         }
@@ -1018,6 +1090,67 @@ fn fill(
     Ok(())
 }
 
+/// A text column as read: plain strings (Arrow IPC, the unique ids) or a dictionary whose
+/// values are interned once per batch (Parquet's interned columns).
+enum TextColumn<'a> {
+    Plain(&'a StringArray),
+    Dictionary {
+        keys: &'a Int32Array,
+        values: Vec<Ustr>,
+    },
+}
+
+/// One value of a [`TextColumn`].
+enum TextValue<'a> {
+    Str(&'a str),
+    Sym(Ustr),
+}
+
+impl TextValue<'_> {
+    fn interned(&self) -> Ustr {
+        match self {
+            TextValue::Str(s) => Ustr::from(s),
+            TextValue::Sym(u) => *u,
+        }
+    }
+    fn as_str(&self) -> &str {
+        match self {
+            TextValue::Str(s) => s,
+            TextValue::Sym(u) => u.as_str(),
+        }
+    }
+}
+
+impl<'a> TextColumn<'a> {
+    fn new(path: &Path, c: &Column, a: &'a dyn Array) -> Result<TextColumn<'a>, ColumnarError> {
+        if let Some(d) = a.as_any().downcast_ref::<DictionaryArray<Int32Type>>() {
+            let values = downcast::<StringArray>(path, c, d.values().as_ref())?;
+            return Ok(TextColumn::Dictionary {
+                keys: d.keys(),
+                values: (0..values.len())
+                    .map(|j| Ustr::from(values.value(j)))
+                    .collect(),
+            });
+        }
+        Ok(TextColumn::Plain(downcast::<StringArray>(path, c, a)?))
+    }
+
+    /// Row `i`; `None` when null.
+    fn get(&self, i: usize) -> Option<TextValue<'a>> {
+        match self {
+            TextColumn::Plain(a) => (!a.is_null(i)).then(|| TextValue::Str(a.value(i))),
+            TextColumn::Dictionary { keys, values } => {
+                if keys.is_null(i) {
+                    return None;
+                }
+                values
+                    .get(keys.value(i) as usize)
+                    .map(|u| TextValue::Sym(*u))
+            }
+        }
+    }
+}
+
 fn quoted(v: &str) -> String {
     let mut text: String = v.chars().take(80).collect();
     if text.len() < v.len() {
@@ -1050,9 +1183,9 @@ fn strings(
 
 /// The children of the `applied_policies` struct, downcast once.
 struct PolicyColumns<'a> {
-    id: &'a StringArray,
-    display_name: &'a StringArray,
-    result: &'a StringArray,
+    id: TextColumn<'a>,
+    display_name: TextColumn<'a>,
+    result: TextColumn<'a>,
     grants: &'a ListArray,
     grant_values: &'a StringArray,
     satisfied: &'a UInt32Array,
@@ -1072,9 +1205,9 @@ impl<'a> PolicyColumns<'a> {
         };
         let grants = downcast::<ListArray>(path, c, child("enforced_grant_controls")?)?;
         Ok(PolicyColumns {
-            id: downcast(path, c, child("id")?)?,
-            display_name: downcast(path, c, child("display_name")?)?,
-            result: downcast(path, c, child("result")?)?,
+            id: TextColumn::new(path, c, child("id")?)?,
+            display_name: TextColumn::new(path, c, child("display_name")?)?,
+            result: TextColumn::new(path, c, child("result")?)?,
             grant_values: downcast(path, c, grants.values().as_ref())?,
             grants,
             satisfied: downcast(path, c, child("conditions_satisfied")?)?,
@@ -1084,18 +1217,15 @@ impl<'a> PolicyColumns<'a> {
 
     /// Entry `j` of the struct array.
     fn get(&self, j: usize) -> Result<AppliedPolicy, (&'static str, String, &'static str)> {
-        let text = |a: &StringArray, name: &'static str| {
-            if a.is_null(j) {
-                Err((name, "null".to_owned(), NULL))
-            } else {
-                Ok(Ustr::from(a.value(j)))
-            }
+        let text = |a: &TextColumn, name: &'static str| match a.get(j) {
+            None => Err((name, "null".to_owned(), NULL)),
+            Some(v) => Ok(v.interned()),
         };
         let bits = |a: &UInt32Array| (!a.is_null(j)).then(|| a.value(j));
         Ok(AppliedPolicy {
-            id: text(self.id, "applied_policies.id")?,
-            display_name: text(self.display_name, "applied_policies.display_name")?,
-            result: text(self.result, "applied_policies.result")?,
+            id: text(&self.id, "applied_policies.id")?,
+            display_name: text(&self.display_name, "applied_policies.display_name")?,
+            result: text(&self.result, "applied_policies.result")?,
             enforced_grant_controls: strings(self.grants, self.grant_values, j)
                 .map_err(|(v, why)| ("applied_policies.enforced_grant_controls", v, why))?,
             conditions_satisfied: bits(self.satisfied),
@@ -1311,6 +1441,36 @@ mod tests {
         } = &applied_policies[0];
         // 37 fields, less the 2 derived ones, with `device` flattened into 7 columns.
         assert_eq!(schema().fields().len(), 37 - 2 - 1 + 7);
+    }
+
+    #[test]
+    fn parquet_reads_interned_columns_as_dictionaries_and_ids_as_strings() {
+        let read = read_schema(&schema());
+        let ty = |name: &str| read.field_with_name(name).unwrap().data_type().clone();
+        assert_eq!(ty("user_id"), dictionary_type());
+        assert_eq!(ty("device_trust_type"), dictionary_type());
+        assert_eq!(ty("id"), DataType::Utf8);
+        assert_eq!(ty("correlation_id"), DataType::Utf8);
+        assert_eq!(ty("audiences"), text_list_type());
+        let DataType::List(item) = ty("applied_policies") else {
+            panic!("applied_policies is not a list")
+        };
+        let DataType::Struct(children) = item.data_type() else {
+            panic!("applied_policies items are not structs")
+        };
+        let child = |name: &str| {
+            children
+                .iter()
+                .find(|c| c.name() == name)
+                .unwrap()
+                .data_type()
+                .clone()
+        };
+        assert_eq!(child("result"), dictionary_type());
+        assert_eq!(child("conditions_satisfied"), DataType::UInt32);
+        // Names, nullability and the version metadata stay the file's.
+        assert_eq!(read.metadata(), schema().metadata());
+        assert_eq!(read.fields().len(), schema().fields().len());
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! `Finding`s:
 //! - static: every non-disabled policy that could block or challenge must leave each account
 //!   out (excluded directly, by group, by role), unless the policy targets only break-glass
-//!   accounts (Microsoft's guidance: phishing-resistant MFA for them); at least two accounts;
-//!   each exists, is enabled and cloud-only where the directory says so;
+//!   accounts and asks them for MFA alone (Microsoft's guidance: phishing-resistant MFA for
+//!   them); at least two accounts; each exists, is enabled and cloud-only where the directory
+//!   says so; a configured group has members, and groups.json lists them;
 //! - behavioural: every real sign-in of an account in the window is listed (Microsoft says to
 //!   alert on each), with what the proposed set would do; one it would block, or meet with a
 //!   control the account cannot satisfy, is a finding.
@@ -21,7 +22,7 @@ use serde::Serialize;
 use crate::directory::UserIdx;
 use crate::domain::{Impact, PolicyState};
 use crate::engine::{self, combine, explain, Check, Condition, Env, Evaluation, Facts, SetKind};
-use crate::policy::{CompiledPolicy, PolicyKind, UserRef};
+use crate::policy::{CompiledPolicy, Control, Operator, PolicyKind, UserRef};
 use crate::signin::{SignIn, Ustr};
 use crate::tenant::Tenant;
 
@@ -100,7 +101,16 @@ fn accounts(tenant: &Tenant, findings: &mut Vec<Finding>) -> BTreeSet<UserIdx> {
         match tenant.dir.group_by_id(g) {
             Some(gi) => {
                 let members = tenant.dir.transitive_users(gi);
-                if members.is_empty() {
+                // Without its member list (or a nested group's) the group's accounts are
+                // unknown, not absent: membership is never guessed (design.md).
+                if !tenant.dir.membership_known(gi) {
+                    findings.push(Finding {
+                        severity: "error",
+                        account: format!("group {g}"),
+                        policy: String::new(),
+                        what: "groups.json does not list the members of the break-glass group (or of a group nested in it): its accounts cannot be checked".into(),
+                    });
+                } else if members.is_empty() {
                     findings.push(Finding {
                         severity: "error",
                         account: format!("group {g}"),
@@ -121,13 +131,25 @@ fn accounts(tenant: &Tenant, findings: &mut Vec<Finding>) -> BTreeSet<UserIdx> {
     out
 }
 
-/// Whether every include entry names only break-glass accounts (users, or groups whose members
-/// all are): such a policy is meant for them.
+/// Whether the policy is the one Microsoft's guidance asks for: it asks the break-glass accounts
+/// for MFA (or an authentication strength) and nothing they could not meet, and every include
+/// entry names only break-glass accounts (users, or groups whose members all are). A policy
+/// that blocks them, or asks for a compliant device and the like, is no such exception
+/// (entra-semantics.md §5: excluded from every policy except a dedicated phishing-resistant MFA
+/// policy).
 fn only_break_glass(tenant: &Tenant, p: &CompiledPolicy, accounts: &BTreeSet<UserIdx>) -> bool {
     let Some(users) = &p.users else {
         return false;
     };
-    !users.include.is_empty()
+    let mfa = |c: &Control| matches!(c, Control::Mfa | Control::AuthenticationStrength { .. });
+    let met_by_mfa = p.grant.controls.is_empty()
+        || match p.grant.operator {
+            Operator::Or => p.grant.controls.iter().any(mfa),
+            Operator::And => p.grant.controls.iter().all(mfa),
+        };
+    !p.grant.block
+        && met_by_mfa
+        && !users.include.is_empty()
         && users.include.iter().all(|e| match &e.target {
             UserRef::User(u) => accounts.contains(u),
             UserRef::Group(sym) => tenant
@@ -244,11 +266,11 @@ pub fn check(tenant: &Tenant, signins: &[SignIn], clocks: &HashMap<String, i64>)
                     account: name.clone(),
                     policy: p.display_name.clone(),
                     what: format!(
-                        "not excluded from a {} policy that can {}: {}",
+                        "not excluded from {} policy that can {}: {}",
                         if p.state == PolicyState::Enabled {
-                            "enabled"
+                            "an enabled"
                         } else {
-                            "report-only"
+                            "a report-only"
                         },
                         if p.grant.block { "block" } else { "challenge" },
                         entry(true, i)

@@ -35,6 +35,49 @@ struct Case {
     expect_findings: Option<Vec<ExpectFinding>>,
     #[serde(default)]
     expect_exclusions: Option<ExpectExclusions>,
+    #[serde(default)]
+    expect_break_glass: Option<ExpectBreakGlass>,
+}
+
+/// The break-glass check (`checks::breakglass`) with the case's sign-ins.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectBreakGlass {
+    /// Every finding of the check, no more (`[]`: no false alarms), paired one to one.
+    findings: Vec<ExpectBreakGlassFinding>,
+    /// The accounts the check found, in its order.
+    #[serde(default)]
+    accounts: Option<Vec<String>>,
+    /// The likely accounts it names when none are configured, in its order.
+    #[serde(default)]
+    candidates: Option<Vec<String>>,
+    /// Some ways a policy leaves an account out.
+    #[serde(default)]
+    exclusions: Vec<ExpectLeftOut>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectBreakGlassFinding {
+    severity: String,
+    /// A substring of the account (`group <id>` for a group); empty: the finding names none.
+    #[serde(default)]
+    account: String,
+    /// The policy id, or a substring of its name; empty: the finding names none.
+    #[serde(default)]
+    policy: String,
+    /// A substring of the finding's text.
+    #[serde(default)]
+    contains: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectLeftOut {
+    /// A substring of the account.
+    account: String,
+    /// A substring of one of its entries (`mfa-all: users: excluded by excludeGroups[0] …`).
+    contains: String,
 }
 
 /// The exclusion check (`checks::exclusions`) after replaying the case's sign-ins.
@@ -275,7 +318,13 @@ fn run_case(path: &Path) -> Result<(), Failed> {
     if let Some(x) = &case.expect_exclusions {
         check_exclusions(&tenant, &signins, x, &mut errors);
     }
-    if case.expect.is_empty() && case.expect_findings.is_none() && case.expect_exclusions.is_none()
+    if let Some(x) = &case.expect_break_glass {
+        check_break_glass(&tenant, &signins, x, &mut errors);
+    }
+    if case.expect.is_empty()
+        && case.expect_findings.is_none()
+        && case.expect_exclusions.is_none()
+        && case.expect_break_glass.is_none()
     {
         errors.push("a case must expect something".into());
     }
@@ -410,6 +459,128 @@ fn check_exclusions(
         if got != want {
             errors.push(format!(
                 "coverage gap users: expected {want:?}, got {got:?}"
+            ));
+        }
+    }
+}
+
+/// Runs the break-glass check (registration clocks as the replay computes them) against `x`.
+fn check_break_glass(
+    tenant: &ca_replay::tenant::Tenant,
+    signins: &[ca_replay::signin::SignIn],
+    x: &ExpectBreakGlass,
+    errors: &mut Vec<String>,
+) {
+    use ca_replay::checks::breakglass::{self, Finding};
+    let clocks = ca_replay::replay::registration_clocks(tenant, signins);
+    let report = breakglass::check(tenant, signins, &clocks);
+    let named = |got: &str, want: &str| {
+        if want.is_empty() {
+            got.is_empty()
+        } else {
+            got.contains(want)
+        }
+    };
+    // A finding's policy is its display name (the id when it has none).
+    let policy = |f: &Finding, want: &str| {
+        named(&f.policy, want)
+            || tenant
+                .set
+                .policies
+                .iter()
+                .any(|p| p.id == want && p.display_name == f.policy)
+    };
+    let matches = |f: &Finding, e: &ExpectBreakGlassFinding| {
+        f.severity == e.severity
+            && named(&f.account, &e.account)
+            && policy(f, &e.policy)
+            && f.what.contains(&e.contains)
+    };
+    let show = |f: &Finding| format!("{} [{}] [{}]: {}", f.severity, f.account, f.policy, f.what);
+    // Pair expectations and findings one to one (augmenting paths), so that one loose
+    // expectation cannot stand for two findings.
+    let edges: Vec<Vec<usize>> = x
+        .findings
+        .iter()
+        .map(|e| {
+            (0..report.findings.len())
+                .filter(|&i| matches(&report.findings[i], e))
+                .collect()
+        })
+        .collect();
+    let mut owner: Vec<Option<usize>> = vec![None; report.findings.len()];
+    fn augment(
+        e: usize,
+        edges: &[Vec<usize>],
+        owner: &mut [Option<usize>],
+        seen: &mut [bool],
+    ) -> bool {
+        for &f in &edges[e] {
+            if seen[f] {
+                continue;
+            }
+            seen[f] = true;
+            if owner[f].is_none_or(|o| augment(o, edges, owner, seen)) {
+                owner[f] = Some(e);
+                return true;
+            }
+        }
+        false
+    }
+    let mut paired = vec![false; x.findings.len()];
+    for (e, slot) in paired.iter_mut().enumerate() {
+        let mut seen = vec![false; report.findings.len()];
+        *slot = augment(e, &edges, &mut owner, &mut seen);
+    }
+    let all = || {
+        report
+            .findings
+            .iter()
+            .map(show)
+            .collect::<Vec<_>>()
+            .join("\n    ")
+    };
+    for (e, ok) in x.findings.iter().zip(&paired) {
+        if !ok {
+            errors.push(format!(
+                "missing break-glass finding {} [{}] [{}] containing `{}`; findings:\n    {}",
+                e.severity,
+                e.account,
+                e.policy,
+                e.contains,
+                all()
+            ));
+        }
+    }
+    for (f, o) in report.findings.iter().zip(&owner) {
+        if o.is_none() {
+            errors.push(format!("unexpected break-glass finding {}", show(f)));
+        }
+    }
+    if let Some(want) = &x.accounts {
+        if &report.accounts != want {
+            errors.push(format!(
+                "break-glass accounts: expected {want:?}, got {:?}",
+                report.accounts
+            ));
+        }
+    }
+    if let Some(want) = &x.candidates {
+        let got: Vec<&str> = report.candidates.iter().map(|(n, _)| n.as_str()).collect();
+        if got != *want {
+            errors.push(format!(
+                "break-glass candidates: expected {want:?}, got {got:?}"
+            ));
+        }
+    }
+    for e in &x.exclusions {
+        let found = report.exclusions.iter().any(|(account, left_out)| {
+            account.contains(&e.account) && left_out.iter().any(|l| l.contains(&e.contains))
+        });
+        if !found {
+            errors.push(format!(
+                "no break-glass exclusion of `{}` containing `{}`; exclusions: {:?}",
+                e.account, e.contains, report.exclusions
             ));
         }
     }

@@ -608,6 +608,9 @@ struct Model<'a> {
     service_principals: &'a [(String, String)],
     tenant: &'a Tenant,
     clocks: std::collections::HashMap<String, i64>,
+    /// Per policy of the set: its id (lower-cased), name and grant names as the log records
+    /// them, interned once rather than for every sign-in.
+    recorded: Vec<(Ustr, Ustr, Vec<Ustr>)>,
 }
 
 impl<'a> Model<'a> {
@@ -627,6 +630,18 @@ impl<'a> Model<'a> {
             service_principals: &built.service_principals,
             tenant,
             clocks: Default::default(),
+            recorded: tenant
+                .set
+                .policies
+                .iter()
+                .map(|p| {
+                    (
+                        crate::signin::lower_sym(&p.id),
+                        Ustr::from(&p.display_name),
+                        crate::signin::syms(grant_names(p)),
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -945,7 +960,7 @@ impl<'a> Model<'a> {
         } else {
             "singleFactorAuthentication".into()
         };
-        for (p, ev) in set.policies.iter().zip(&e) {
+        for ((p, ev), (id, name, grant)) in set.policies.iter().zip(&e).zip(&self.recorded) {
             if p.kind != crate::policy::compiled::PolicyKind::ConditionalAccess {
                 continue;
             }
@@ -965,11 +980,11 @@ impl<'a> Model<'a> {
             let grants: Vec<Ustr> = if result.ends_with("otApplied") {
                 Vec::new()
             } else {
-                crate::signin::syms(grant_names(p))
+                grant.clone()
             };
             s.applied_policies.push(AppliedPolicy {
-                id: crate::signin::lower_sym(&p.id),
-                display_name: Ustr::from(&p.display_name),
+                id: *id,
+                display_name: *name,
                 result: result.into(),
                 enforced_grant_controls: grants,
                 conditions_satisfied: None,

@@ -11,7 +11,7 @@ mod common;
 use std::collections::HashMap;
 use std::hint::black_box;
 
-use ca_replay::engine::{self, combine, Env, Facts, SetKind};
+use ca_replay::engine::{self, combine, Facts, SetKind};
 use ca_replay::policy::BuildOptions;
 use ca_replay::replay::{self, Details};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -304,12 +304,7 @@ fn bench(c: &mut Criterion) {
     assert_eq!(tenant.set.policies.len(), 30);
     let signins = common::signins(&case);
     let clocks = HashMap::new();
-    let env = Env {
-        dir: &tenant.dir,
-        set: &tenant.set,
-        apps: &tenant.apps,
-        registration_clocks: &clocks,
-    };
+    let env = tenant.env(&clocks);
 
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(1));

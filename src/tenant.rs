@@ -34,6 +34,20 @@ pub enum TenantError {
 }
 
 impl Tenant {
+    /// What the engine reads besides the sign-in: this tenant's directory, policy set and app
+    /// tables, with the MFA registration clocks of the run.
+    pub fn env<'a>(
+        &'a self,
+        registration_clocks: &'a std::collections::HashMap<String, i64>,
+    ) -> crate::engine::Env<'a> {
+        crate::engine::Env {
+            dir: &self.dir,
+            set: &self.set,
+            apps: &self.apps,
+            registration_clocks,
+        }
+    }
+
     /// Loads a tenant folder. Blocking findings (errors, and unsupported fields unless allowed)
     /// are an error listing every one of them.
     pub fn load(root: &Path, options: BuildOptions) -> Result<Tenant, TenantError> {

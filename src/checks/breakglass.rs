@@ -166,12 +166,7 @@ fn only_break_glass(tenant: &Tenant, p: &CompiledPolicy, accounts: &BTreeSet<Use
 }
 
 pub fn check(tenant: &Tenant, signins: &[SignIn], clocks: &HashMap<String, i64>) -> Report {
-    let env = Env {
-        dir: &tenant.dir,
-        set: &tenant.set,
-        apps: &tenant.apps,
-        registration_clocks: clocks,
-    };
+    let env = tenant.env(clocks);
     let mut r = Report::default();
     let accounts = accounts(tenant, &mut r.findings);
     r.configured =

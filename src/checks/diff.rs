@@ -673,12 +673,7 @@ fn step(sides: (&Env, &Env), s: &SignIn, user: Option<u32>, acc: &mut Acc) {
 }
 
 fn env<'a>(t: &'a Tenant, clocks: &'a HashMap<String, i64>) -> Env<'a> {
-    Env {
-        dir: &t.dir,
-        set: &t.set,
-        apps: &t.apps,
-        registration_clocks: clocks,
-    }
+    t.env(clocks)
 }
 
 /// Replays the sign-ins against both sides in parallel, calling `on_chunk(sign-ins done)` as

@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use super::{breakglass, directory_users, probe, user_label, Severity};
 use crate::directory::UserIdx;
-use crate::engine::{self, explain, Check, Condition, Env, Facts};
+use crate::engine::{self, explain, Check, Condition, Facts};
 use crate::policy::{self, CompiledPolicy, PolicyKind, UserRef};
 use crate::replay::Replay;
 use crate::report::thousands;
@@ -499,12 +499,7 @@ fn coverage_gap(tenant: &Tenant) -> (Vec<Gap>, Vec<Finding>, usize) {
         return (Vec::new(), vec![f], 0);
     }
     let no_clocks = HashMap::new();
-    let env = Env {
-        dir: &tenant.dir,
-        set: &tenant.set,
-        apps: &tenant.apps,
-        registration_clocks: &no_clocks,
-    };
+    let env = tenant.env(&no_clocks);
     let break_glass = breakglass::configured_accounts(tenant);
     let mut groups: BTreeMap<GapKey, Vec<UserIdx>> = BTreeMap::new();
     let mut unknown = 0;

@@ -139,12 +139,7 @@ pub fn replaces(p: &CompiledPolicy, kind: PolicyKind) -> bool {
 }
 
 pub fn check(tenant: &Tenant, signins: &[SignIn], clocks: &HashMap<String, i64>) -> Report {
-    let env = Env {
-        dir: &tenant.dir,
-        set: &tenant.set,
-        apps: &tenant.apps,
-        registration_clocks: clocks,
-    };
+    let env = tenant.env(clocks);
     let mut policies = Vec::new();
     // (place in `policies`, legacy policy, replacements) of the comparisons to replay.
     let mut pending: Vec<(usize, usize, Vec<usize>)> = Vec::new();

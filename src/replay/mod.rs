@@ -481,12 +481,7 @@ impl Acc {
 /// first in-scope prompt, ms): what every evaluation of that policy needs first.
 pub fn registration_clocks(tenant: &Tenant, signins: &[SignIn]) -> HashMap<String, i64> {
     let no_clocks = HashMap::new();
-    let env = Env {
-        dir: &tenant.dir,
-        set: &tenant.set,
-        apps: &tenant.apps,
-        registration_clocks: &no_clocks,
-    };
+    let env = tenant.env(&no_clocks);
     signins
         .par_chunks(CHUNK)
         .map(|chunk| {
@@ -535,12 +530,7 @@ pub fn run_observed(
     on_chunk: &(dyn Fn(u64) + Sync),
 ) -> Replay {
     let users = UserNumbers::new(signins);
-    let env = Env {
-        dir: &tenant.dir,
-        set: &tenant.set,
-        apps: &tenant.apps,
-        registration_clocks: &clocks,
-    };
+    let env = tenant.env(&clocks);
     // Computed once: which policies protect what they apply to (block or MFA). Each sign-in
     // adds one byte to its chunk's `protection`; the chunks concatenate in order.
     let protects: Vec<bool> = tenant

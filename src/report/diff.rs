@@ -9,7 +9,6 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use minijinja::Environment;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -892,11 +891,7 @@ pub fn html(d: &Diff, ingest: &IngestReport) -> Result<String, minijinja::Error>
         break_glass,
         warnings: warnings(d, ingest),
     };
-    let mut env = Environment::new();
-    env.add_global(
-        "report_css",
-        minijinja::Value::from_safe_string(super::html::CSS.to_owned()),
-    );
+    let mut env = super::html::environment()?;
     env.add_template("diff.html", TEMPLATE)?;
     env.get_template("diff.html")?.render(&page)
 }

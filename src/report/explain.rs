@@ -9,7 +9,7 @@
 use std::fmt::Write;
 
 use crate::domain::{Impact, PolicyState};
-use crate::engine::{self, combine, explain, Env, Evaluation, Facts, SetKind};
+use crate::engine::{self, combine, explain, Evaluation, Facts, SetKind};
 use crate::replay::registration_clocks;
 use crate::signin::SignIn;
 use crate::tenant::Tenant;
@@ -73,12 +73,7 @@ pub fn text_with_clocks(
     clocks: &std::collections::HashMap<String, i64>,
     s: &SignIn,
 ) -> String {
-    let env = Env {
-        dir: &tenant.dir,
-        set: &tenant.set,
-        apps: &tenant.apps,
-        registration_clocks: clocks,
-    };
+    let env = tenant.env(clocks);
     let mut out = String::new();
     let w = &mut out;
     let _ = writeln!(w, "Sign-in {} at {}", s.id, s.created_at.to_rfc3339());

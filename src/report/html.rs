@@ -23,7 +23,20 @@ use crate::tenant::Tenant;
 
 const TEMPLATE: &str = include_str!("report.html");
 /// The style sheet of `report.html`, shared with `diff.html`.
-pub(super) const CSS: &str = include_str!("report.css");
+const CSS: &str = include_str!("report.css");
+const HEADLINE: &str = include_str!("headline.html");
+
+/// A template environment with what report.html and diff.html share: the style sheet
+/// (`report_css`) and the gates and headline cards (`{% include "headline.html" %}`).
+pub(super) fn environment() -> Result<Environment<'static>, minijinja::Error> {
+    let mut env = Environment::new();
+    env.add_global(
+        "report_css",
+        minijinja::Value::from_safe_string(CSS.to_owned()),
+    );
+    env.add_template("headline.html", HEADLINE)?;
+    Ok(env)
+}
 
 /// The impacts a chart shows, most severe first, with their colour and label.
 const SHOWN: [(Impact, &str, &str); 6] = [
@@ -626,11 +639,7 @@ pub fn render(
         indeterminate: strings("indeterminate_reasons"),
         warnings: strings("warnings"),
     };
-    let mut env = Environment::new();
-    env.add_global(
-        "report_css",
-        minijinja::Value::from_safe_string(CSS.to_owned()),
-    );
+    let mut env = environment()?;
     // Counts with thousands separators, `·` for none; policy states as people say them.
     env.add_filter("thousands", |v: minijinja::Value| match v.as_i64() {
         Some(n) if n >= 0 => thousands(n as u64),

@@ -390,25 +390,7 @@ fn break_glass(w: &mut String, b: &Value) {
     if !findings.is_empty() {
         let _ = writeln!(w);
         for f in findings {
-            let who = [f["account"].as_str(), f["policy"].as_str()]
-                .into_iter()
-                .flatten()
-                .filter(|x| !x.is_empty())
-                .map(md)
-                .collect::<Vec<_>>()
-                .join(" · ");
-            let _ = writeln!(
-                w,
-                "- {} {}{}{}",
-                if f["severity"] == "error" {
-                    "❌"
-                } else {
-                    "⚠️"
-                },
-                who,
-                if who.is_empty() { "" } else { ": " },
-                md(f["what"].as_str().unwrap_or(""))
-            );
+            finding(w, f, ["account", "policy"]);
         }
     }
     let candidates = b["candidates"].as_array().unwrap_or(&empty);
@@ -469,6 +451,25 @@ pub fn state_word(state: &str) -> &str {
         "enabledForReportingButNotEnforced" => "report-only",
         other => other,
     }
+}
+
+/// One finding as a list item: its mark, the non-empty `who` fields joined, and its `what`.
+fn finding(w: &mut String, f: &Value, who: [&str; 2]) {
+    let who = who
+        .iter()
+        .filter_map(|k| f[*k].as_str())
+        .filter(|x| !x.is_empty())
+        .map(md)
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let _ = writeln!(
+        w,
+        "- {} {}{}{}",
+        mark(&f["severity"]),
+        who,
+        if who.is_empty() { "" } else { ": " },
+        text(&f["what"])
+    );
 }
 
 fn mark(severity: &Value) -> &'static str {
@@ -543,21 +544,7 @@ fn exclusions(w: &mut String, x: &Value) {
     if !findings.is_empty() {
         let _ = writeln!(w);
         for f in findings.iter().take(FINDINGS) {
-            let who = [f["policy"].as_str(), f["entry"].as_str()]
-                .into_iter()
-                .flatten()
-                .filter(|x| !x.is_empty())
-                .map(md)
-                .collect::<Vec<_>>()
-                .join(" · ");
-            let _ = writeln!(
-                w,
-                "- {} {}{}{}",
-                mark(&f["severity"]),
-                who,
-                if who.is_empty() { "" } else { ": " },
-                text(&f["what"])
-            );
+            finding(w, f, ["policy", "entry"]);
         }
         if findings.len() > FINDINGS {
             let _ = writeln!(

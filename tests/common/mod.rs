@@ -191,12 +191,7 @@ pub fn signins(case: &Value) -> Vec<SignIn> {
 /// Evaluates every sign-in against every policy (registration clocks computed first).
 pub fn evaluate_all(t: &Tenant, signins: &[SignIn]) -> Vec<Vec<Evaluation>> {
     let none = HashMap::new();
-    let env0 = Env {
-        dir: &t.dir,
-        set: &t.set,
-        apps: &t.apps,
-        registration_clocks: &none,
-    };
+    let env0 = t.env(&none);
     let mut clocks = HashMap::new();
     engine::registration::accumulate(&env0, signins, &mut clocks);
     let env = Env {

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::directory::{parse_guid, FastMap};
 use crate::engine::{classify_external, External};
-use crate::replay::{Protection, Replay};
+use crate::replay::Protection;
 use crate::signin::SignIn;
 use crate::tenant::Tenant;
 
@@ -78,9 +78,10 @@ enum UserKey<'a> {
     Raw(Cow<'a, str>),
 }
 
-impl<'a> UserKey<'a> {
-    fn of(s: &'a SignIn) -> Option<UserKey<'a>> {
-        let id = s.user_id.as_str();
+impl UserKey<'static> {
+    fn of(s: &SignIn) -> Option<UserKey<'static>> {
+        // Interned: the text lives as long as the program.
+        let id: &'static str = s.user_id.as_str();
         if id.is_empty() {
             return None;
         }
@@ -178,8 +179,8 @@ fn user_type(tenant: &Tenant, s: &SignIn) -> &'static str {
     }
 }
 
-fn app_name(s: &SignIn) -> &str {
-    [&s.resource_display_name, &s.resource_id]
+fn app_name(s: &SignIn) -> &'static str {
+    [s.resource_display_name, s.resource_id]
         .into_iter()
         .find(|x| !x.is_empty())
         .map_or("(unknown resource)", |x| x.as_str())
@@ -199,49 +200,70 @@ fn rows<K: AsRef<str>>(cells: &FastMap<K, Cell>) -> Vec<Row> {
     v
 }
 
-/// The coverage of the replayed sign-ins by the proposed set.
-pub fn check(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Report {
-    let acc = signins
-        .par_chunks(CHUNK)
-        .zip(replay.protection.par_chunks(CHUNK))
-        .fold(Acc::default, |mut acc, (chunk, classes)| {
-            for (s, p) in chunk.iter().zip(classes) {
-                let class = match p {
-                    Protection::NotEvaluated => {
-                        acc.not_evaluated += 1;
-                        continue;
-                    }
-                    _ if s.event_type.is_workload() => {
-                        acc.workload += 1;
-                        continue;
-                    }
-                    Protection::Protected => 0,
-                    Protection::Indeterminate => 1,
-                    Protection::Unprotected => 2,
-                };
-                acc.signins[class] += 1;
-                let user = UserKey::of(s);
-                if let Some(u) = &user {
-                    match acc.users.get_mut(u) {
-                        Some(bits) => *bits |= 1 << class,
-                        None => {
-                            acc.users.insert(u.clone(), 1 << class);
+/// The coverage check, built batch by batch.
+#[derive(Default)]
+pub struct CoverageAcc(Acc<'static>);
+
+impl CoverageAcc {
+    /// Adds a batch of sign-ins with their protection (`replay::BatchOut::protection`).
+    pub fn add(&mut self, tenant: &Tenant, signins: &[SignIn], protection: &[Protection]) {
+        let acc = signins
+            .par_chunks(CHUNK)
+            .zip(protection.par_chunks(CHUNK))
+            .fold(Acc::default, |mut acc, (chunk, classes)| {
+                for (s, p) in chunk.iter().zip(classes) {
+                    let class = match p {
+                        Protection::NotEvaluated => {
+                            acc.not_evaluated += 1;
+                            continue;
+                        }
+                        _ if s.event_type.is_workload() => {
+                            acc.workload += 1;
+                            continue;
+                        }
+                        Protection::Protected => 0,
+                        Protection::Indeterminate => 1,
+                        Protection::Unprotected => 2,
+                    };
+                    acc.signins[class] += 1;
+                    let user = UserKey::of(s);
+                    if let Some(u) = &user {
+                        match acc.users.get_mut(u) {
+                            Some(bits) => *bits |= 1 << class,
+                            None => {
+                                acc.users.insert(u.clone(), 1 << class);
+                            }
                         }
                     }
+                    acc.apps.entry(app_name(s)).or_default().add(class, &user);
+                    acc.clients
+                        .entry(s.client_app.as_str())
+                        .or_default()
+                        .add(class, &user);
+                    acc.types
+                        .entry(user_type(tenant, s))
+                        .or_default()
+                        .add(class, &user);
                 }
-                acc.apps.entry(app_name(s)).or_default().add(class, &user);
-                acc.clients
-                    .entry(s.client_app.as_str())
-                    .or_default()
-                    .add(class, &user);
-                acc.types
-                    .entry(user_type(tenant, s))
-                    .or_default()
-                    .add(class, &user);
-            }
-            acc
-        })
-        .reduce(Acc::default, Acc::merge);
+                acc
+            })
+            .reduce(Acc::default, Acc::merge);
+        self.0 = std::mem::take(&mut self.0).merge(acc);
+    }
+
+    pub fn finish(self, tenant: &Tenant) -> Report {
+        report(tenant, self.0)
+    }
+}
+
+/// The coverage of the replayed sign-ins by the proposed set.
+pub fn check(tenant: &Tenant, signins: &[SignIn], protection: &[Protection]) -> Report {
+    let mut acc = CoverageAcc::default();
+    acc.add(tenant, signins, protection);
+    acc.finish(tenant)
+}
+
+fn report(tenant: &Tenant, acc: Acc) -> Report {
     let mut users = Totals::default();
     for bits in acc.users.values() {
         if bits & 4 != 0 {

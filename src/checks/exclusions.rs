@@ -139,14 +139,32 @@ pub fn static_findings(tenant: &Tenant) -> Vec<Finding> {
 /// The whole check: the static findings, each entry's blast radius from the replay, and stale
 /// entries from the sign-ins.
 pub fn check(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Report {
+    let mut signed_in = HashSet::new();
+    add_signed_in(tenant, signins, &mut signed_in);
+    check_with(tenant, &signed_in, !signins.is_empty(), replay)
+}
+
+/// Adds the directory users the sign-ins belong to (what [`check_with`] needs of them).
+pub fn add_signed_in(tenant: &Tenant, signins: &[SignIn], signed_in: &mut HashSet<UserIdx>) {
+    signed_in.extend(
+        signins
+            .iter()
+            .filter(|s| !s.user_id.is_empty())
+            .filter_map(|s| tenant.dir.user_by_id(&s.user_id)),
+    );
+}
+
+/// [`check`] from the users who signed in (`add_signed_in`); `any_signins`: whether the run
+/// had sign-ins at all (without, staleness is not assessed).
+pub fn check_with(
+    tenant: &Tenant,
+    signed_in: &HashSet<UserIdx>,
+    any_signins: bool,
+    replay: &Replay,
+) -> Report {
     let (rows, mut findings) = entries(tenant);
     let break_glass = breakglass::configured_accounts(tenant);
-    let signed_in: HashSet<UserIdx> = signins
-        .iter()
-        .filter(|s| !s.user_id.is_empty())
-        .filter_map(|s| tenant.dir.user_by_id(&s.user_id))
-        .collect();
-    let stale_assessed = !signins.is_empty();
+    let stale_assessed = any_signins;
     let mut out = Vec::with_capacity(rows.len());
     for mut row in rows {
         let fired = row

@@ -139,7 +139,82 @@ pub fn replaces(p: &CompiledPolicy, kind: PolicyKind) -> bool {
 }
 
 pub fn check(tenant: &Tenant, signins: &[SignIn], clocks: &HashMap<String, i64>) -> Report {
+    let mut acc = MigrationAcc::new(tenant);
+    acc.add(tenant, clocks, signins);
+    check_with(tenant, clocks, acc)
+}
+
+/// The legacy risk policies that have replacements: (legacy policy, replacements), in policy
+/// order.
+fn comparisons(tenant: &Tenant) -> Vec<(usize, Vec<usize>)> {
+    tenant
+        .set
+        .policies
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| {
+            matches!(
+                l.kind,
+                PolicyKind::LegacySignInRisk | PolicyKind::LegacyUserRisk
+            )
+        })
+        .map(|(li, l)| {
+            let rs = tenant
+                .set
+                .policies
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| replaces(p, l.kind))
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>();
+            (li, rs)
+        })
+        .filter(|(_, rs)| !rs.is_empty())
+        .collect()
+}
+
+/// The sign-in side of the check, built batch by batch: each (legacy policy, replacements)
+/// pair replayed over the sign-ins.
+pub struct MigrationAcc {
+    pairs: Vec<(usize, Vec<usize>)>,
+    accs: Vec<Acc>,
+    seen: usize,
+}
+
+impl MigrationAcc {
+    pub fn new(tenant: &Tenant) -> MigrationAcc {
+        let pairs = comparisons(tenant);
+        MigrationAcc {
+            accs: pairs.iter().map(|_| Acc::default()).collect(),
+            pairs,
+            seen: 0,
+        }
+    }
+
+    /// Adds a batch of sign-ins, evaluated with the given MFA registration clocks.
+    pub fn add(&mut self, tenant: &Tenant, clocks: &HashMap<String, i64>, signins: &[SignIn]) {
+        if self.pairs.is_empty() {
+            return;
+        }
+        let env = tenant.env(clocks);
+        let pairs: Vec<(usize, &[usize])> = self
+            .pairs
+            .iter()
+            .map(|(li, rs)| (*li, rs.as_slice()))
+            .collect();
+        let found = outcomes(tenant, &env, signins, &pairs, self.seen);
+        for (a, b) in self.accs.iter_mut().zip(found) {
+            a.merge(b);
+        }
+        self.seen += signins.len();
+    }
+}
+
+/// [`check`] from the sign-in side built beforehand.
+pub fn check_with(tenant: &Tenant, clocks: &HashMap<String, i64>, acc: MigrationAcc) -> Report {
     let env = tenant.env(clocks);
+    let mut found: HashMap<usize, Acc> =
+        acc.pairs.iter().map(|(li, _)| *li).zip(acc.accs).collect();
     let mut policies = Vec::new();
     // (place in `policies`, legacy policy, replacements) of the comparisons to replay.
     let mut pending: Vec<(usize, usize, Vec<usize>)> = Vec::new();
@@ -196,12 +271,8 @@ pub fn check(tenant: &Tenant, signins: &[SignIn], clocks: &HashMap<String, i64>)
             verdict: String::new(),
         });
     }
-    // One pass over the sign-ins for every comparison: each sign-in's facts prepared once.
-    let pairs: Vec<(usize, &[usize])> = pending
-        .iter()
-        .map(|(_, li, rs)| (*li, rs.as_slice()))
-        .collect();
-    for ((at, _, rs), o) in pending.iter().zip(outcomes(tenant, &env, signins, &pairs)) {
+    for (at, li, rs) in &pending {
+        let o = summarize(found.remove(li).unwrap_or_default());
         if let Some(c) = policies.get_mut(*at) {
             if let Some(users) = &c.users {
                 c.verdict = verdict(tenant, rs, users, &o);
@@ -301,20 +372,48 @@ fn together(impacts: impl Iterator<Item = Impact>) -> Impact {
 struct Acc {
     compared: u64,
     pairs: BTreeMap<(Impact, Impact), u64>,
-    /// (sign-in index, legacy, replacement)
-    examples: Vec<(usize, Impact, Impact)>,
+    /// The first differences: (place in the replay's order, the example).
+    examples: Vec<(usize, Example)>,
 }
 
-/// Replays each (legacy policy, replacements) pair over the sign-ins, in one parallel pass.
+impl Acc {
+    fn merge(&mut self, b: Acc) {
+        self.compared += b.compared;
+        for (k, n) in b.pairs {
+            *self.pairs.entry(k).or_default() += n;
+        }
+        self.examples.extend(b.examples);
+        self.examples.sort_by_key(|e| e.0);
+        self.examples.truncate(EXAMPLES_KEPT);
+    }
+}
+
+fn example(s: &SignIn, l: Impact, r: Impact) -> Example {
+    Example {
+        signin_id: s.id.clone(),
+        created_at: s.created_at.to_rfc3339(),
+        user: if s.user_principal_name.is_empty() {
+            s.user_id.to_string()
+        } else {
+            s.user_principal_name.to_string()
+        },
+        legacy: l.as_str(),
+        replacement: r.as_str(),
+    }
+}
+
+/// Replays each (legacy policy, replacements) pair over the sign-ins, in one parallel pass;
+/// `base`: the sign-ins before these, in the replay's order.
 fn outcomes(
     tenant: &Tenant,
     env: &Env,
     signins: &[SignIn],
     pairs: &[(usize, &[usize])],
-) -> Vec<Outcomes> {
+    base: usize,
+) -> Vec<Acc> {
     let policies = &tenant.set.policies;
     let fresh = || -> Vec<Acc> { pairs.iter().map(|_| Acc::default()).collect() };
-    let accs = signins
+    signins
         .par_chunks(CHUNK)
         .enumerate()
         .fold(fresh, |mut accs, (ci, chunk)| {
@@ -333,7 +432,7 @@ fn outcomes(
                     acc.compared += 1;
                     *acc.pairs.entry((l, r)).or_default() += 1;
                     if l != r && acc.examples.len() < EXAMPLES_KEPT {
-                        acc.examples.push((ci * CHUNK + k, l, r));
+                        acc.examples.push((base + ci * CHUNK + k, example(s, l, r)));
                     }
                 }
             }
@@ -341,22 +440,13 @@ fn outcomes(
         })
         .reduce(fresh, |mut a, b| {
             for (a, b) in a.iter_mut().zip(b) {
-                a.compared += b.compared;
-                for (k, n) in b.pairs {
-                    *a.pairs.entry(k).or_default() += n;
-                }
-                a.examples.extend(b.examples);
-                a.examples.sort_by_key(|e| e.0);
-                a.examples.truncate(EXAMPLES_KEPT);
+                a.merge(b);
             }
             a
-        });
-    accs.into_iter()
-        .map(|acc| summarize(signins, acc))
-        .collect()
+        })
 }
 
-fn summarize(signins: &[SignIn], acc: Acc) -> Outcomes {
+fn summarize(acc: Acc) -> Outcomes {
     let mut out = Outcomes {
         compared: acc.compared,
         ..Outcomes::default()
@@ -389,24 +479,7 @@ fn summarize(signins: &[SignIn], acc: Acc) -> Outcomes {
         .collect();
     pairs.sort_by_key(|p| std::cmp::Reverse(p.signins));
     out.pairs = pairs;
-    out.differences_first = acc
-        .examples
-        .into_iter()
-        .filter_map(|(si, l, r)| {
-            let s = signins.get(si)?;
-            Some(Example {
-                signin_id: s.id.clone(),
-                created_at: s.created_at.to_rfc3339(),
-                user: if s.user_principal_name.is_empty() {
-                    s.user_id.to_string()
-                } else {
-                    s.user_principal_name.to_string()
-                },
-                legacy: l.as_str(),
-                replacement: r.as_str(),
-            })
-        })
-        .collect();
+    out.differences_first = acc.examples.into_iter().map(|(_, e)| e).collect();
     out
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -12,7 +13,8 @@ use super::{DetailsArg, ExitCode, RunArgs};
 use crate::ingest::{self, IngestOptions, IngestReport};
 use crate::policy::BuildOptions;
 use crate::privacy::{self, Pseudonymizer};
-use crate::replay::{self, Details};
+use crate::replay::{self, Details, Finished, Replay, Replayer};
+use crate::report::collect::{Collected, Collector};
 use crate::signin::SignIn;
 use crate::tenant::Tenant;
 
@@ -83,15 +85,19 @@ pub(super) fn signin_paths(tenant: &Tenant, extra: &[PathBuf]) -> anyhow::Result
 }
 
 /// `--run-name`, or the tenant folder's name and the date of the newest sign-in.
-fn run_name(a: &RunArgs, tenant: &Tenant, signins: &[SignIn]) -> String {
+fn run_name(a: &RunArgs, tenant: &Tenant, newest: Option<DateTime<Utc>>) -> String {
     match &a.run_name {
         Some(name) => name.clone(),
-        None => tenant_and_date(tenant, signins),
+        None => tenant_and_newest(tenant, newest),
     }
 }
 
 /// The tenant folder's name and the date of the newest sign-in (`contoso-2026-11-22`).
 pub(super) fn tenant_and_date(tenant: &Tenant, signins: &[SignIn]) -> String {
+    tenant_and_newest(tenant, signins.iter().map(|s| s.created_at).max())
+}
+
+fn tenant_and_newest(tenant: &Tenant, newest: Option<DateTime<Utc>>) -> String {
     let tenant_name = tenant
         .root
         .canonicalize()
@@ -99,7 +105,7 @@ pub(super) fn tenant_and_date(tenant: &Tenant, signins: &[SignIn]) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "tenant".into());
-    match signins.iter().map(|s| s.created_at).max() {
+    match newest {
         Some(t) => format!("{tenant_name}-{}", t.format("%Y-%m-%d")),
         None => format!("{tenant_name}-no-signins"),
     }
@@ -177,11 +183,26 @@ pub(super) fn read_signins(r: Reading) -> anyhow::Result<SigninsRead> {
         .first()
         .map(|t| t.root.clone())
         .unwrap_or_default();
+    print_read(&report, &root, &mut pz)?;
+    Ok(SigninsRead {
+        signins,
+        report,
+        clocks,
+        pz,
+    })
+}
+
+/// Prints the first records skipped and the notes on what the inputs could not carry.
+fn print_read(
+    report: &IngestReport,
+    root: &std::path::Path,
+    pz: &mut Option<Pseudonymizer>,
+) -> anyhow::Result<()> {
     for d in report.skipped.iter().take(5) {
-        match &mut pz {
+        match pz {
             Some(pz) => eprintln!(
                 "skipped: {}",
-                crate::report::pseudonymize::diagnostic(pz, &root, d)?
+                crate::report::pseudonymize::diagnostic(pz, root, d)?
             ),
             None => eprintln!("skipped: {d}"),
         }
@@ -193,14 +214,17 @@ pub(super) fn read_signins(r: Reading) -> anyhow::Result<SigninsRead> {
         );
     }
     for note in &report.notes {
-        eprintln!("note: {}", super::privacy::shown(&mut pz, note)?);
+        eprintln!("note: {}", super::privacy::shown(pz, note)?);
     }
-    Ok(SigninsRead {
-        signins,
-        report,
-        clocks,
-        pz,
-    })
+    Ok(())
+}
+
+/// What a run replayed and gathered for its reports.
+struct Replayed {
+    report: IngestReport,
+    replay: Replay,
+    collected: Collected,
+    pz: Option<Pseudonymizer>,
 }
 
 pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -213,39 +237,6 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     if !a.policies.is_empty() {
         select_policies(&mut tenant, &a.policies)?;
     }
-    // The key is checked before the long part of the run.
-    let key = super::privacy::key(&a.privacy, &tenant.config)?;
-    let SigninsRead {
-        mut signins,
-        mut report,
-        mut clocks,
-        mut pz,
-    } = read_signins(Reading {
-        paths: signin_paths(&tenant, &a.signins)?,
-        options: IngestOptions {
-            strict: a.strict,
-            max_bad_rows: a.max_bad_rows,
-        },
-        quiet: a.quiet,
-        from: a.from,
-        to: a.to,
-        clocks_for: &[&tenant],
-        privacy: key,
-    })?;
-    let clocks = clocks.pop().unwrap_or_default();
-    let details = match a.details {
-        DetailsArg::Applied => Details::Applied,
-        DetailsArg::All => Details::All,
-    };
-    let read_secs = started.elapsed().as_secs_f64();
-    let bar = progress(
-        a.quiet,
-        signins.len() as u64,
-        "replaying",
-        "{human_pos}/{human_len} sign-ins ({per_sec})",
-    );
-    let mut replay = replay::run_observed(&tenant, &signins, clocks, details, &|n| bar.inc(n));
-    bar.finish_and_clear();
     if let Some(name) = &a.run_name {
         anyhow::ensure!(
             !name.is_empty()
@@ -256,9 +247,50 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
             "--run-name `{name}`: use letters, digits, `-`, `_` and `.` (it names a folder)"
         );
     }
+    if let (Some(f), Some(t)) = (a.from, a.to) {
+        anyhow::ensure!(f < t, "--from {f} is not before --to {t}");
+    }
+    // The key is checked before the long part of the run.
+    let key = super::privacy::key(&a.privacy, &tenant.config)?;
+    let details = match a.details {
+        DetailsArg::Applied => Details::Applied,
+        DetailsArg::All => Details::All,
+    };
+    let paths = signin_paths(&tenant, &a.signins)?;
+    let ingest_options = IngestOptions {
+        strict: a.strict,
+        max_bad_rows: a.max_bad_rows,
+    };
+    // The folder the detail files are written into while the run goes: beside the report
+    // folder, whose name may depend on the newest sign-in.
+    let reports_root = match &a.out {
+        Some(out) => out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), |p| p.to_path_buf()),
+        None => a.reports_dir.clone(),
+    };
+    let staging = reports_root.join(format!(".ca-replay-run-{}", std::process::id()));
+    let replayed = match key {
+        None => stream(a, &tenant, &paths, ingest_options, details, &staging),
+        Some(key) => in_memory(a, &tenant, paths, ingest_options, details, key),
+    };
+    let replayed = match replayed {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    let Replayed {
+        mut report,
+        mut replay,
+        collected,
+        mut pz,
+    } = replayed;
     let out = match &a.out {
         Some(out) => out.clone(),
-        None => a.reports_dir.join(run_name(a, &tenant, &signins)),
+        None => a.reports_dir.join(run_name(a, &tenant, replay.last)),
     };
     // The warnings are taken before pseudonymization changes the policies' names.
     let warnings: Vec<String> = tenant
@@ -266,16 +298,16 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|w| w.to_string())
         .collect();
-    let gates = match &mut pz {
-        None => crate::report::write(&out, &tenant, &signins, &report, &replay, options)
-            .with_context(|| format!("writing reports to `{}`", out.display()))?,
+    let written = match &mut pz {
+        None => crate::report::write(&out, &tenant, &report, &replay, collected, options)
+            .with_context(|| format!("writing reports to `{}`", out.display())),
         Some(pz) => {
             let written = crate::report::write_pseudonymized(
                 &out,
                 &mut tenant,
-                &mut signins,
                 &mut report,
                 &mut replay,
+                collected,
                 options,
                 pz,
             );
@@ -291,23 +323,137 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
                 let xml = crate::checks::gates::junit("ca-replay run", &gates, &[]);
                 pz.leak_check()?.file("junit.xml", xml.as_bytes())?;
             }
-            gates
+            Ok(gates)
         }
     };
+    let _ = std::fs::remove_dir_all(&staging);
+    let gates = written?;
     for w in &warnings {
         eprintln!("{}", super::privacy::shown(&mut pz, w)?);
     }
     eprintln!(
-        "replayed {} sign-ins ({} evaluated) against {} policies in {:.2}s (loading and reading {:.2}s); reports in {}",
-        signins.len(),
+        "replayed {} sign-ins ({} evaluated) against {} policies in {:.2}s; reports in {}",
+        replay.signins,
         replay.evaluated,
         tenant.set.policies.len(),
         started.elapsed().as_secs_f64(),
-        read_secs,
         out.display()
     );
     let report_md = std::fs::read_to_string(out.join("report.md"))
         .with_context(|| format!("reading back `{}`", out.join("report.md").display()))?;
     super::ci::step_summary(&report_md)?;
     super::ci::conclude("ca-replay run", &gates, &[], a.gates.junit.as_deref())
+}
+
+/// The streaming run: the sign-ins read in batches, each replayed and handed to the report
+/// collector, then dropped; memory stays bounded by a few batches, one number per user and
+/// the aggregates. When a later batch moves a user's MFA registration clock back far enough to
+/// change an earlier answer, the whole replay goes again with the final clocks (never for
+/// sign-ins in time order).
+fn stream(
+    a: &RunArgs,
+    tenant: &Tenant,
+    paths: &[PathBuf],
+    options: IngestOptions,
+    details: Details,
+    staging: &std::path::Path,
+) -> anyhow::Result<Replayed> {
+    let files = ingest::signin_files(paths)?;
+    let total_bytes = files.iter().map(|(_, b)| b).sum();
+    let mut clocks = None;
+    loop {
+        let bar = progress(
+            a.quiet,
+            total_bytes,
+            "replaying",
+            "{bytes}/{total_bytes} read, {msg}",
+        );
+        let started = Instant::now();
+        let done = AtomicU64::new(0);
+        let show = |n: u64| {
+            let done = done.fetch_add(n, Ordering::Relaxed) + n;
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!("{done} sign-ins ({rate:.0}/s)"));
+        };
+        let again = clocks.is_some();
+        let mut replayer = Replayer::new(tenant, details, clocks.take()).window(a.from, a.to);
+        let mut collector = Collector::to_files(tenant, staging)
+            .with_context(|| format!("creating `{}`", staging.display()))?;
+        let mut report =
+            ingest::stream(&files, options, &|_, bytes| bar.inc(bytes), &mut |batch| {
+                let (batch, out) = replayer.feed(batch, &show);
+                collector.add(&batch, &out, replayer.clocks(), None)?;
+                Ok(())
+            })?;
+        bar.finish_and_clear();
+        match replayer.finish() {
+            Finished::Done(replay) => {
+                report.outside_window = replay.outside_window as usize;
+                report.window = (a.from, a.to);
+                if again {
+                    eprintln!("note: replayed twice: a later file held earlier sign-ins that moved MFA registration clocks back");
+                }
+                print_read(&report, &tenant.root, &mut None)?;
+                let collected = collector.finish(&replay)?;
+                return Ok(Replayed {
+                    report,
+                    replay: *replay,
+                    collected,
+                    pz: None,
+                });
+            }
+            Finished::Again(final_clocks) => clocks = Some(final_clocks),
+        }
+    }
+}
+
+/// The pseudonymized run: every sign-in is read first (the pseudonymizer must know every
+/// value of the input before it can check the reports for one), then replayed in memory.
+fn in_memory(
+    a: &RunArgs,
+    tenant: &Tenant,
+    paths: Vec<PathBuf>,
+    options: IngestOptions,
+    details: Details,
+    key: privacy::Key,
+) -> anyhow::Result<Replayed> {
+    let SigninsRead {
+        signins,
+        report,
+        mut clocks,
+        pz,
+    } = read_signins(Reading {
+        paths,
+        options,
+        quiet: a.quiet,
+        from: a.from,
+        to: a.to,
+        clocks_for: &[tenant],
+        privacy: Some(key),
+    })?;
+    let mut pz = pz.context("a pseudonymized run has a pseudonymizer")?;
+    let clocks = clocks.pop().unwrap_or_default();
+    let bar = progress(
+        a.quiet,
+        signins.len() as u64,
+        "replaying",
+        "{human_pos}/{human_len} sign-ins ({per_sec})",
+    );
+    let mut replayer = Replayer::new(tenant, details, Some(clocks));
+    let (signins, out) = replayer.feed(signins, &|n| bar.inc(n));
+    bar.finish_and_clear();
+    let replay = match replayer.finish() {
+        Finished::Done(replay) => *replay,
+        Finished::Again(_) => anyhow::bail!("a replay with its clocks given finishes at once"),
+    };
+    let mut collector = Collector::in_memory(tenant)?;
+    collector.add(&signins, &out, &replay.registration_clocks, Some(&mut pz))?;
+    drop(signins);
+    let collected = collector.finish(&replay)?;
+    Ok(Replayed {
+        report,
+        replay,
+        collected,
+        pz: Some(pz),
+    })
 }

@@ -840,16 +840,17 @@ impl Decoded {
     }
 }
 
-/// Reads a Parquet or Arrow IPC sign-in file (the format from its magic bytes).
+/// Reads a Parquet or Arrow IPC sign-in file (the format from its magic bytes) whole.
 pub fn read(path: &Path) -> Result<Decoded, ColumnarError> {
-    match Format::sniff(path)? {
-        Some(Format::Parquet) => read_parquet(path),
-        Some(Format::ArrowIpc) => read_ipc(path),
-        None => {
-            let format = Format::from_extension(path).unwrap_or(Format::Parquet);
-            Err(not_columnar(path, format))
-        }
-    }
+    let mut out = Decoded::default();
+    read_parts(path, &mut |part: Decoded| -> Result<(), ColumnarError> {
+        // `read_parts` numbered the part's rows already.
+        out.rows += part.rows;
+        out.signins.extend(part.signins);
+        out.skipped.extend(part.skipped);
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 pub(super) fn not_columnar(path: &Path, format: Format) -> ColumnarError {
@@ -863,7 +864,55 @@ pub(super) fn not_columnar(path: &Path, format: Format) -> ColumnarError {
     }
 }
 
-fn read_parquet(path: &Path) -> Result<Decoded, ColumnarError> {
+/// Reads a Parquet or Arrow IPC sign-in file in parts (its row groups, or its record batches),
+/// a few decoded at a time in parallel, handing each part to `on_part` in file order; the row
+/// numbers of its diagnostics continue across parts. Memory stays bounded by a few parts.
+pub fn read_parts<E: From<ColumnarError>>(
+    path: &Path,
+    on_part: &mut dyn FnMut(Decoded) -> Result<(), E>,
+) -> Result<(), E> {
+    match Format::sniff(path)? {
+        Some(Format::Parquet) => parquet_parts(path, on_part),
+        Some(Format::ArrowIpc) => ipc_parts(path, on_part),
+        None => {
+            let format = Format::from_extension(path).unwrap_or(Format::Parquet);
+            Err(not_columnar(path, format).into())
+        }
+    }
+}
+
+/// Decodes parts `0..count` with `decode_part`, a window of them at a time in parallel, and
+/// hands them to `on_part` in order, renumbering their diagnostics.
+fn in_windows<E: From<ColumnarError>>(
+    count: usize,
+    decode_part: impl Fn(usize) -> Result<Decoded, ColumnarError> + Sync,
+    on_part: &mut dyn FnMut(Decoded) -> Result<(), E>,
+) -> Result<(), E> {
+    let window = rayon::current_num_threads().max(1) * 2;
+    let mut rows = 0;
+    let mut start = 0;
+    while start < count {
+        let end = (start + window).min(count);
+        let parts = (start..end)
+            .into_par_iter()
+            .map(&decode_part)
+            .collect::<Result<Vec<_>, ColumnarError>>()?;
+        for mut part in parts {
+            for d in &mut part.skipped {
+                d.record += rows;
+            }
+            rows += part.rows;
+            on_part(part)?;
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+fn parquet_parts<E: From<ColumnarError>>(
+    path: &Path,
+    on_part: &mut dyn FnMut(Decoded) -> Result<(), E>,
+) -> Result<(), E> {
     let file = File::open(path).map_err(io(path))?;
     let meta =
         ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(parquet_error(path))?;
@@ -874,28 +923,28 @@ fn read_parquet(path: &Path) -> Result<Decoded, ColumnarError> {
     )
     .map_err(parquet_error(path))?;
     let groups = meta.metadata().num_row_groups();
-    let parts = (0..groups)
-        .into_par_iter()
-        .map(|g| {
-            // Each task opens the file itself: clones of one handle would share its offset.
-            let file = File::open(path).map_err(io(path))?;
-            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
-                .with_row_groups(vec![g])
-                .with_batch_size(DECODE_BATCH)
-                .build()
-                .map_err(parquet_error(path))?;
-            let mut out = Decoded::default();
-            for batch in reader {
-                let batch = batch.map_err(arrow_error(path, Format::Parquet))?;
-                out.append(decode(path, &batch)?);
-            }
-            Ok(out)
-        })
-        .collect::<Result<Vec<_>, ColumnarError>>()?;
-    Ok(concat(parts))
+    let decode_group = |g: usize| {
+        // Each task opens the file itself: clones of one handle would share its offset.
+        let file = File::open(path).map_err(io(path))?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
+            .with_row_groups(vec![g])
+            .with_batch_size(DECODE_BATCH)
+            .build()
+            .map_err(parquet_error(path))?;
+        let mut out = Decoded::default();
+        for batch in reader {
+            let batch = batch.map_err(arrow_error(path, Format::Parquet))?;
+            out.append(decode(path, &batch)?);
+        }
+        Ok(out)
+    };
+    in_windows(groups, decode_group, on_part)
 }
 
-fn read_ipc(path: &Path) -> Result<Decoded, ColumnarError> {
+fn ipc_parts<E: From<ColumnarError>>(
+    path: &Path,
+    on_part: &mut dyn FnMut(Decoded) -> Result<(), E>,
+) -> Result<(), E> {
     let open = || -> Result<_, ColumnarError> {
         let file = BufReader::new(File::open(path).map_err(io(path))?);
         arrow_ipc::reader::FileReader::try_new(file, None)
@@ -905,32 +954,17 @@ fn read_ipc(path: &Path) -> Result<Decoded, ColumnarError> {
     check_schema(path, &reader.schema())?;
     let batches = reader.num_batches();
     drop(reader);
-    let parts = (0..batches)
-        .into_par_iter()
-        .map(|i| {
-            let mut reader = open()?;
-            reader
-                .set_index(i)
-                .map_err(arrow_error(path, Format::ArrowIpc))?;
-            match reader.next() {
-                Some(batch) => decode(path, &batch.map_err(arrow_error(path, Format::ArrowIpc))?),
-                None => Ok(Decoded::default()),
-            }
-        })
-        .collect::<Result<Vec<_>, ColumnarError>>()?;
-    Ok(concat(parts))
-}
-
-fn concat(parts: Vec<Decoded>) -> Decoded {
-    let rows = parts.iter().map(|p| p.signins.len()).sum();
-    let mut out = Decoded {
-        signins: Vec::with_capacity(rows),
-        ..Decoded::default()
+    let decode_batch = |i: usize| {
+        let mut reader = open()?;
+        reader
+            .set_index(i)
+            .map_err(arrow_error(path, Format::ArrowIpc))?;
+        match reader.next() {
+            Some(batch) => decode(path, &batch.map_err(arrow_error(path, Format::ArrowIpc))?),
+            None => Ok(Decoded::default()),
+        }
     };
-    for p in parts {
-        out.append(p);
-    }
-    out
+    in_windows(batches, decode_batch, on_part)
 }
 
 /// Why one row cannot be a `SignIn`: (field, value, why). The first problem of a row wins.

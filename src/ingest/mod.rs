@@ -92,6 +92,9 @@ pub enum IngestError {
     NotSignIns { path: PathBuf, looked_like: String },
     #[error(transparent)]
     Columnar(#[from] columnar::ColumnarError),
+    /// The consumer of [`stream`] stopped (it could not write what it made of the sign-ins).
+    #[error("{0}")]
+    Sink(SinkError),
 }
 
 /// Reads every sign-in file under the given paths. Files are read and parsed in parallel; the
@@ -126,27 +129,119 @@ pub fn read_files_observed(
     options: IngestOptions,
     on_file: &(dyn Fn(&Path, u64) + Sync),
 ) -> Result<(Vec<SignIn>, IngestReport), IngestError> {
-    let read: Vec<Result<FileRead, IngestError>> = files
-        .par_iter()
-        .map(|(f, bytes)| {
-            let r = read_file(f);
-            on_file(f, *bytes);
-            r
-        })
-        .collect();
+    let mut out = Vec::new();
+    let report = stream(&files, options, on_file, &mut |batch| {
+        out.extend(batch);
+        Ok(())
+    })?;
+    Ok((out, report))
+}
 
-    let mut report = IngestReport::default();
-    let mut out = Vec::with_capacity(read.iter().flatten().map(|r| r.signins.len()).sum());
-    let mut seen = HashSet::with_capacity(out.capacity());
-    for ((file, _), result) in files.into_iter().zip(read) {
-        let r = result?;
+/// Why a [`stream`] consumer stopped the reading.
+pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Reads the files [`signin_files`] listed and hands their sign-ins to `sink` in batches, in
+/// file order (and record order within a file), each sign-in once: a duplicate id counts in the
+/// report and is not handed on. Memory stays bounded by a few batches: ca-replay's own
+/// columnar files go by row groups, text files a few at a time (each parsed in parallel).
+/// `on_file(path, bytes)` is called as each file has been read.
+pub fn stream(
+    files: &[(PathBuf, u64)],
+    options: IngestOptions,
+    on_file: &(dyn Fn(&Path, u64) + Sync),
+    sink: &mut dyn FnMut(Vec<SignIn>) -> Result<(), SinkError>,
+) -> Result<IngestReport, IngestError> {
+    let mut st = Streaming {
+        options,
+        report: IngestReport::default(),
+        seen: SeenIds::default(),
+        sink,
+    };
+    let window = rayon::current_num_threads().max(1);
+    let mut i = 0;
+    while i < files.len() {
+        let (file, bytes) = &files[i];
+        if columnar::Format::sniff(file)?.is_some() {
+            let mut kept = 0;
+            columnar::read_parts(file, &mut |part: columnar::Decoded| {
+                kept += st.add(FileRead {
+                    records: part.rows,
+                    signins: part.signins,
+                    skipped: part.skipped,
+                    notes: Vec::new(),
+                })?;
+                Ok::<(), IngestError>(())
+            })?;
+            on_file(file, *bytes);
+            st.report.files.push((file.clone(), kept));
+            i += 1;
+            continue;
+        }
+        // A run of text files, read in parallel a window at a time.
+        let mut end = i;
+        while end < files.len() && end - i < window && !is_columnar(&files[end].0) {
+            end += 1;
+        }
+        let read: Vec<Result<FileRead, IngestError>> = files[i..end]
+            .par_iter()
+            .map(|(f, bytes)| {
+                let r = read_file(f);
+                on_file(f, *bytes);
+                r
+            })
+            .collect();
+        for ((file, _), r) in files[i..end].iter().zip(read) {
+            let kept = st.add(r?)?;
+            st.report.files.push((file.clone(), kept));
+        }
+        i = end;
+    }
+    Ok(st.report)
+}
+
+fn is_columnar(path: &Path) -> bool {
+    matches!(columnar::Format::sniff(path), Ok(Some(_)))
+}
+
+/// The sign-in ids seen so far: GUIDs as 16 bytes, anything else as text.
+#[derive(Default)]
+struct SeenIds {
+    guids: rustc_hash::FxHashSet<u128>,
+    other: HashSet<String>,
+}
+
+impl SeenIds {
+    /// Whether `id` is new (and now seen).
+    fn insert(&mut self, id: &str) -> bool {
+        // Ids compare exactly: only the canonical spelling (36 characters, lower case) of a
+        // GUID goes to the numeric set, so `AB…` and ` ab…` stay distinct from `ab…`.
+        let canonical = id.len() == 36 && !id.bytes().any(|b| b.is_ascii_uppercase());
+        match crate::directory::parse_guid(id) {
+            Some(g) if canonical => self.guids.insert(g),
+            _ => self.other.insert(id.to_owned()),
+        }
+    }
+}
+
+struct Streaming<'a> {
+    options: IngestOptions,
+    report: IngestReport,
+    seen: SeenIds,
+    sink: &'a mut dyn FnMut(Vec<SignIn>) -> Result<(), SinkError>,
+}
+
+impl Streaming<'_> {
+    /// Counts a part of a file, checks the bad-record limits, and hands its new sign-ins on;
+    /// returns how many it handed on.
+    fn add(&mut self, r: FileRead) -> Result<usize, IngestError> {
+        let report = &mut self.report;
         report.records += r.records;
-        if let (true, Some(d)) = (options.strict, r.skipped.first()) {
+        if let (true, Some(d)) = (self.options.strict, r.skipped.first()) {
             return Err(IngestError::Strict(Box::new(d.clone())));
         }
         report.skipped.extend(r.skipped);
         report.notes.extend(r.notes);
-        if let Some(limit) = options.max_bad_rows {
+        if let Some(limit) = self.options.max_bad_rows {
             if report.skipped.len() > limit {
                 return Err(IngestError::TooManyBad {
                     limit,
@@ -155,17 +250,16 @@ pub fn read_files_observed(
                 });
             }
         }
-        let before = out.len();
-        for s in r.signins {
-            if seen.insert(s.id.clone()) {
-                out.push(s);
-            } else {
-                report.duplicates += 1;
-            }
+        let before = r.signins.len();
+        let mut signins = r.signins;
+        signins.retain(|s| self.seen.insert(&s.id));
+        report.duplicates += before - signins.len();
+        let kept = signins.len();
+        if kept > 0 {
+            (self.sink)(signins).map_err(IngestError::Sink)?;
         }
-        report.files.push((file, out.len() - before));
+        Ok(kept)
     }
-    Ok((out, report))
 }
 
 fn is_export_name(path: &Path) -> bool {

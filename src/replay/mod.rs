@@ -1,9 +1,17 @@
 //! The batch driver: every sign-in against every non-disabled policy, in parallel (rayon over
-//! chunks), with per-chunk accumulators merged at the end.
+//! chunks), with per-chunk accumulators merged in order.
 //!
-//! In: a loaded `Tenant` and normalized sign-ins. Out: `Replay` aggregates (per policy and per
-//! policy set, sign-ins and distinct users by impact, indeterminate reasons) and the detail rows.
-//! Per-user state (the MFA registration clock) is computed first as an order-free minimum.
+//! In: a loaded `Tenant` and normalized sign-ins, as one slice ([`run`]) or streamed in batches
+//! ([`Replayer::feed`]). Out: `Replay` aggregates (per policy and per policy set, sign-ins and
+//! distinct users by impact, indeterminate reasons), and per batch what the report writers need
+//! of each sign-in ([`BatchOut`]: its user number, its protection, its detail rows), so that
+//! nothing holds the whole log.
+//!
+//! Per-user state: the MFA registration clock is a minimum over every sign-in. Streamed, each
+//! batch's clocks are merged in before the batch is evaluated; at the end, if a sign-in was
+//! answered inside the 14-day grace by a clock that a later batch moved back far enough to
+//! change that answer, [`Replayer::finish`] asks for a second pass with the final clocks
+//! (sign-ins in time order never need one).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,8 +21,9 @@ use crate::domain::Impact;
 use crate::engine::{
     self, combine, evaluate, explain, Check, Condition, Env, Evaluation, Facts, SetKind, Why,
 };
-use crate::signin::SignIn;
+use crate::signin::{SignIn, Ustr};
 use crate::tenant::Tenant;
+use rustc_hash::FxHashMap;
 
 const CHUNK: usize = 4096;
 const IMPACTS: usize = Impact::ALL.len();
@@ -32,6 +41,7 @@ pub enum Details {
 /// One row of `details.csv`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DetailRow {
+    /// The sign-in's index in its batch ([`BatchOut`]).
     pub signin: usize,
     pub policy: usize,
     pub impact: Impact,
@@ -296,23 +306,30 @@ pub struct Replay {
     /// Sign-ins the proposed set would affect (see `report::affected::is_affected`), by app,
     /// client app type, platform and country.
     pub proposed_by: Breakdowns,
-    /// Per proposed impact, the first sign-in (by index) with it: the sample the HTML report
-    /// explains.
-    pub samples: BTreeMap<Impact, usize>,
+    /// Per proposed impact, the first sign-in with it: the sample the HTML report explains.
+    pub samples: BTreeMap<Impact, SignIn>,
     /// The MFA registration clocks the replay used (see [`registration_clocks`]).
     pub registration_clocks: HashMap<String, i64>,
     pub evaluated: u64,
     pub not_evaluated: BTreeMap<&'static str, u64>,
     pub users: u64,
-    pub details: Vec<DetailRow>,
-    /// Per sign-in (aligned with the sign-ins replayed): does the proposed set protect it?
-    pub protection: Vec<Protection>,
+    /// Sign-ins replayed (in the window), and the first and last of them.
+    pub signins: u64,
+    pub first: Option<chrono::DateTime<chrono::Utc>>,
+    pub last: Option<chrono::DateTime<chrono::Utc>>,
+    /// Sign-ins read but outside the `--from`/`--to` window.
+    pub outside_window: u64,
 }
 
 /// Entra's recorded verdict for a policy next to ca-replay's (self-validation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disagreement {
+    /// The sign-in's place in the replay's order (the first ones are kept).
     pub signin: usize,
+    pub signin_id: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub user_id: String,
+    pub user_principal_name: String,
     pub policy: usize,
     pub entra: &'static str,
     pub ours: &'static str,
@@ -401,12 +418,13 @@ struct Acc {
     disagreements: Vec<Disagreement>,
     daily: BTreeMap<(i64, SetKind, Impact), u64>,
     proposed_by: Breakdowns,
-    samples: BTreeMap<Impact, usize>,
+    /// Per impact: the first sign-in with it (its place in the replay's order, and a copy).
+    samples: BTreeMap<Impact, (usize, SignIn)>,
     evaluated: u64,
     not_evaluated: BTreeMap<&'static str, u64>,
-    details: Vec<DetailRow>,
-    /// Per sign-in of the chunk(s), in order: whether the proposed set protects it.
-    protection: Vec<Protection>,
+    /// Per user number: the latest sign-in the registration policy answered inside the grace
+    /// (ms), to tell at the end whether the final clocks would answer it otherwise.
+    nudged: FxHashMap<u32, i64>,
     /// Scratch: one sign-in's evaluations (not merged).
     evals: Vec<Option<Evaluation>>,
 }
@@ -450,11 +468,17 @@ impl Acc {
             *self.daily.entry(k).or_default() += n;
         }
         self.proposed_by.merge(o.proposed_by);
-        for (k, i) in o.samples {
-            self.samples
-                .entry(k)
-                .and_modify(|x| *x = (*x).min(i))
-                .or_insert(i);
+        for (k, (i, s)) in o.samples {
+            match self.samples.get(&k) {
+                Some((j, _)) if *j <= i => {}
+                _ => {
+                    self.samples.insert(k, (i, s));
+                }
+            }
+        }
+        for (u, t) in o.nudged {
+            let x = self.nudged.entry(u).or_insert(t);
+            *x = (*x).max(t);
         }
         for (k, n) in o.validation {
             *self.validation.entry(k).or_default() += n;
@@ -468,11 +492,9 @@ impl Acc {
             x.users.merge(&f.users);
         }
         self.evaluated += o.evaluated;
-        self.protection.extend(o.protection);
         for (k, n) in o.not_evaluated {
             *self.not_evaluated.entry(k).or_default() += n;
         }
-        self.details.extend(o.details);
         self
     }
 }
@@ -499,9 +521,252 @@ pub fn registration_clocks(tenant: &Tenant, signins: &[SignIn]) -> HashMap<Strin
         })
 }
 
-/// Replays sign-ins against the tenant's policies.
-pub fn run(tenant: &Tenant, signins: &[SignIn], details: Details) -> Replay {
-    run_with_clocks(
+/// What the report writers need of each sign-in of a batch, aligned with the batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOut {
+    /// Its user's number (`None` without a user id).
+    pub users: Vec<Option<u32>>,
+    /// Whether the proposed set protects it.
+    pub protection: Vec<Protection>,
+    /// Its detail rows (`DetailRow::signin` indexes the batch), in (sign-in, policy) order.
+    pub details: Vec<DetailRow>,
+}
+
+/// What [`Replayer::finish`] found.
+#[derive(Debug)]
+pub enum Finished {
+    Done(Box<Replay>),
+    /// A sign-in was answered inside the MFA registration grace by a clock that a later batch
+    /// moved back: replay again with these (final) clocks.
+    Again(HashMap<String, i64>),
+}
+
+/// The streaming replay: feed it batches in a fixed order ([`Replayer::feed`]), then
+/// [`Replayer::finish`]. Memory: the aggregates, one number per user and the registration
+/// clocks, whatever the number of sign-ins.
+pub struct Replayer<'t> {
+    tenant: &'t Tenant,
+    details: Details,
+    window: (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ),
+    clocks: HashMap<String, i64>,
+    /// The clocks were given (final): never grown, never second-guessed.
+    fixed: bool,
+    has_registration_policy: bool,
+    numbering: FxHashMap<Ustr, u32>,
+    /// Per user number, the user id (lower-cased) it stands for.
+    user_ids: Vec<Ustr>,
+    protects: Vec<bool>,
+    acc: Acc,
+    seen: usize,
+    outside_window: u64,
+    first: Option<chrono::DateTime<chrono::Utc>>,
+    last: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl<'t> Replayer<'t> {
+    /// A replay of `tenant`'s policies. With `clocks`, the MFA registration clocks are final
+    /// (computed over every sign-in beforehand); without, each batch adds to them.
+    pub fn new(
+        tenant: &'t Tenant,
+        details: Details,
+        clocks: Option<HashMap<String, i64>>,
+    ) -> Replayer<'t> {
+        Replayer {
+            tenant,
+            details,
+            window: (None, None),
+            fixed: clocks.is_some(),
+            clocks: clocks.unwrap_or_default(),
+            has_registration_policy: tenant.set.policies.iter().any(|p| {
+                p.kind == crate::policy::PolicyKind::LegacyMfaRegistration
+                    && p.state != crate::domain::PolicyState::Disabled
+            }),
+            numbering: FxHashMap::default(),
+            user_ids: Vec::new(),
+            protects: tenant
+                .set
+                .policies
+                .iter()
+                .map(crate::policy::CompiledPolicy::protects)
+                .collect(),
+            acc: Acc::new(tenant),
+            seen: 0,
+            outside_window: 0,
+            first: None,
+            last: None,
+        }
+    }
+
+    /// Replays only the sign-ins at or after `from` and before `to`; the registration clocks
+    /// still see every sign-in fed (a prompt before the window still started a clock).
+    pub fn window(
+        mut self,
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        to: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Replayer<'t> {
+        self.window = (from, to);
+        self
+    }
+
+    /// The registration clocks so far.
+    pub fn clocks(&self) -> &HashMap<String, i64> {
+        &self.clocks
+    }
+
+    /// Replays the next batch; returns its sign-ins in the window and what the report writers
+    /// need of each. `on_chunk(sign-ins done)` is called as chunks finish (from any thread).
+    pub fn feed(
+        &mut self,
+        mut batch: Vec<SignIn>,
+        on_chunk: &(dyn Fn(u64) + Sync),
+    ) -> (Vec<SignIn>, BatchOut) {
+        if !self.fixed && self.has_registration_policy {
+            let no_clocks = HashMap::new();
+            let env = self.tenant.env(&no_clocks);
+            let found = batch
+                .par_chunks(CHUNK)
+                .map(|chunk| {
+                    let mut c = HashMap::new();
+                    engine::registration::accumulate(&env, chunk, &mut c);
+                    c
+                })
+                .reduce(HashMap::new, merge_clocks);
+            self.clocks = merge_clocks(std::mem::take(&mut self.clocks), found);
+        }
+        let (from, to) = self.window;
+        if from.is_some() || to.is_some() {
+            let before = batch.len();
+            batch.retain(|s| {
+                from.is_none_or(|f| s.created_at >= f) && to.is_none_or(|t| s.created_at < t)
+            });
+            self.outside_window += (before - batch.len()) as u64;
+        }
+        let users: Vec<Option<u32>> = batch.iter().map(|s| self.number(s)).collect();
+        for s in &batch {
+            self.first = Some(self.first.map_or(s.created_at, |f| f.min(s.created_at)));
+            self.last = Some(self.last.map_or(s.created_at, |l| l.max(s.created_at)));
+        }
+        let env = self.tenant.env(&self.clocks);
+        let (tenant, protects, details, base) =
+            (self.tenant, &self.protects, self.details, self.seen);
+        let track = !self.fixed && self.has_registration_policy;
+        let parts: Vec<(Acc, Vec<Protection>, Vec<DetailRow>)> = batch
+            .par_chunks(CHUNK)
+            .zip(users.par_chunks(CHUNK))
+            .enumerate()
+            .map(|(ci, (chunk, chunk_users))| {
+                let mut acc = Acc::new(tenant);
+                let mut protection = Vec::with_capacity(chunk.len());
+                let mut rows = Vec::new();
+                for (k, (s, user)) in chunk.iter().zip(chunk_users).enumerate() {
+                    let at = Place {
+                        batch: ci * CHUNK + k,
+                        base,
+                    };
+                    let one = One {
+                        env: &env,
+                        tenant,
+                        protects,
+                        details,
+                        track,
+                    };
+                    protection.push(one.replay(s, at, *user, &mut acc, &mut rows));
+                }
+                on_chunk(chunk.len() as u64);
+                (acc, protection, rows)
+            })
+            .collect();
+        let mut out = BatchOut {
+            users,
+            protection: Vec::with_capacity(batch.len()),
+            details: Vec::new(),
+        };
+        let mut acc = std::mem::take(&mut self.acc);
+        for (a, p, d) in parts {
+            acc = acc.merge(a);
+            out.protection.extend(p);
+            out.details.extend(d);
+        }
+        self.acc = acc;
+        self.seen += batch.len();
+        (batch, out)
+    }
+
+    /// The user number of a sign-in's user, numbering users in order of first sign-in.
+    fn number(&mut self, s: &SignIn) -> Option<u32> {
+        if s.user_id.is_empty() {
+            return None;
+        }
+        let key = if s.user_id.bytes().any(|b| b.is_ascii_uppercase()) {
+            Ustr::from(&s.user_id.to_ascii_lowercase())
+        } else {
+            s.user_id
+        };
+        let next = self.numbering.len() as u32;
+        let n = *self.numbering.entry(key).or_insert(next);
+        if n == next {
+            self.user_ids.push(key);
+        }
+        Some(n)
+    }
+
+    /// The replay's aggregates, or the clocks to replay again with (see [`Finished`]).
+    pub fn finish(self) -> Finished {
+        let acc = self.acc;
+        let changed = acc.nudged.iter().any(|(&u, &t)| {
+            self.user_ids
+                .get(u as usize)
+                .and_then(|id| self.clocks.get(id.as_str()))
+                .is_some_and(|&start| t >= start + engine::registration::GRACE_MILLIS)
+        });
+        if changed {
+            return Finished::Again(self.clocks);
+        }
+        Finished::Done(Box::new(Replay {
+            policies: acc.policies,
+            sets: acc.sets,
+            indeterminate_signins: acc.indeterminate_signins,
+            indeterminate_reasons: acc.reasons.into_iter().collect(),
+            newly: acc.shift.newly,
+            newly_signins: acc.shift.newly_signins,
+            signins_changed: acc.shift.signins_changed,
+            exclusions: acc.exclusions,
+            validation: acc.validation,
+            disagreements: acc.disagreements,
+            daily: acc.daily,
+            proposed_by: acc.proposed_by,
+            samples: acc.samples.into_iter().map(|(k, (_, s))| (k, s)).collect(),
+            registration_clocks: self.clocks,
+            evaluated: acc.evaluated,
+            not_evaluated: acc.not_evaluated,
+            users: self.numbering.len() as u64,
+            signins: self.seen as u64,
+            first: self.first,
+            last: self.last,
+            outside_window: self.outside_window,
+        }))
+    }
+}
+
+fn merge_clocks(mut a: HashMap<String, i64>, b: HashMap<String, i64>) -> HashMap<String, i64> {
+    if a.len() < b.len() {
+        return merge_clocks(b, a);
+    }
+    for (k, v) in b {
+        a.entry(k)
+            .and_modify(|x: &mut i64| *x = (*x).min(v))
+            .or_insert(v);
+    }
+    a
+}
+
+/// Replays sign-ins against the tenant's policies, in memory: the aggregates, and what the
+/// report writers need of each sign-in.
+pub fn run_batch(tenant: &Tenant, signins: &[SignIn], details: Details) -> (Replay, BatchOut) {
+    run_batch_with_clocks(
         tenant,
         signins,
         registration_clocks(tenant, signins),
@@ -509,176 +774,165 @@ pub fn run(tenant: &Tenant, signins: &[SignIn], details: Details) -> Replay {
     )
 }
 
-/// [`run`] with the MFA registration clocks given: computed over a wider set of sign-ins than
-/// the ones replayed (a time window still sees the prompts before it).
-pub fn run_with_clocks(
+/// [`run_batch`] with the MFA registration clocks given: computed over a wider set of sign-ins
+/// than the ones replayed (a time window still sees the prompts before it).
+pub fn run_batch_with_clocks(
     tenant: &Tenant,
     signins: &[SignIn],
     clocks: HashMap<String, i64>,
     details: Details,
-) -> Replay {
-    run_observed(tenant, signins, clocks, details, &|_| {})
-}
-
-/// [`run_with_clocks`], calling `on_chunk(sign-ins done)` as chunks finish (from any thread),
-/// for a progress display.
-pub fn run_observed(
-    tenant: &Tenant,
-    signins: &[SignIn],
-    clocks: HashMap<String, i64>,
-    details: Details,
-    on_chunk: &(dyn Fn(u64) + Sync),
-) -> Replay {
-    let users = UserNumbers::new(signins);
-    let env = tenant.env(&clocks);
-    // Computed once: which policies protect what they apply to (block or MFA). Each sign-in
-    // adds one byte to its chunk's `protection`; the chunks concatenate in order.
-    let protects: Vec<bool> = tenant
-        .set
-        .policies
-        .iter()
-        .map(crate::policy::CompiledPolicy::protects)
-        .collect();
-    let acc = drive(
-        signins,
-        &users,
-        || Acc::new(tenant),
-        |acc, si, s, user| {
-            let p = replay_one(&env, tenant, &protects, s, si, user, details, acc);
-            acc.protection.push(p);
-        },
-        Acc::merge,
-        on_chunk,
-    );
-
-    Replay {
-        policies: acc.policies,
-        sets: acc.sets,
-        indeterminate_signins: acc.indeterminate_signins,
-        indeterminate_reasons: acc.reasons.into_iter().collect(),
-        newly: acc.shift.newly,
-        newly_signins: acc.shift.newly_signins,
-        signins_changed: acc.shift.signins_changed,
-        exclusions: acc.exclusions,
-        validation: acc.validation,
-        disagreements: acc.disagreements,
-        daily: acc.daily,
-        proposed_by: acc.proposed_by,
-        samples: acc.samples,
-        registration_clocks: clocks,
-        evaluated: acc.evaluated,
-        not_evaluated: acc.not_evaluated,
-        users: users.len() as u64,
-        details: acc.details,
-        protection: acc.protection,
+) -> (Replay, BatchOut) {
+    let mut clocks = Some(clocks);
+    loop {
+        let mut r = Replayer::new(tenant, details, clocks.take());
+        let (_, out) = r.feed(signins.to_vec(), &|_| {});
+        match r.finish() {
+            Finished::Done(replay) => return (*replay, out),
+            // Not with clocks given; and they are final the second time.
+            Finished::Again(c) => clocks = Some(c),
+        }
     }
 }
 
-/// Replays one sign-in into `acc`; returns whether the proposed set protects it.
-#[allow(clippy::too_many_arguments)]
-fn replay_one(
-    env: &Env,
-    tenant: &Tenant,
-    protects: &[bool],
-    s: &SignIn,
-    si: usize,
-    user: Option<u32>,
+/// Replays sign-ins against the tenant's policies.
+pub fn run(tenant: &Tenant, signins: &[SignIn], details: Details) -> Replay {
+    run_batch(tenant, signins, details).0
+}
+
+/// Where a sign-in is: its index in the batch, and the sign-ins replayed before the batch.
+#[derive(Clone, Copy)]
+struct Place {
+    batch: usize,
+    base: usize,
+}
+
+/// What replaying one sign-in reads.
+struct One<'a> {
+    env: &'a Env<'a>,
+    tenant: &'a Tenant,
+    protects: &'a [bool],
     details: Details,
-    acc: &mut Acc,
-) -> Protection {
-    if let Some(why) = crate::engine::not_evaluated(s) {
-        *acc.not_evaluated.entry(why).or_default() += 1;
-        return Protection::NotEvaluated;
-    }
-    acc.evaluated += 1;
-    let f = Facts::prepare(env, s, false);
-    let mut evals = std::mem::take(&mut acc.evals);
-    evaluate_set(env, &f, &mut evals);
-    // Every non-disabled policy is in the proposed set.
-    let (mut protected, mut maybe) = (false, false);
-    for (pi, (p, e)) in tenant.set.policies.iter().zip(&evals).enumerate() {
-        let Some(e) = *e else { continue };
-        if protects[pi] {
-            match e.applies {
-                Some(true) => protected = true,
-                None => maybe = true,
-                Some(false) => {}
+    /// Track the registration policy's answers inside the grace (clocks not final).
+    track: bool,
+}
+
+impl One<'_> {
+    /// Replays one sign-in into `acc` (its detail rows into `rows`); returns whether the proposed
+    /// set protects it.
+    fn replay(
+        &self,
+        s: &SignIn,
+        at: Place,
+        user: Option<u32>,
+        acc: &mut Acc,
+        rows: &mut Vec<DetailRow>,
+    ) -> Protection {
+        let (env, tenant, protects, details) = (self.env, self.tenant, self.protects, self.details);
+        let si = at.base + at.batch;
+        if let Some(why) = crate::engine::not_evaluated(s) {
+            *acc.not_evaluated.entry(why).or_default() += 1;
+            return Protection::NotEvaluated;
+        }
+        acc.evaluated += 1;
+        let f = Facts::prepare(env, s, false);
+        let mut evals = std::mem::take(&mut acc.evals);
+        evaluate_set(env, &f, &mut evals);
+        // Every non-disabled policy is in the proposed set.
+        let (mut protected, mut maybe) = (false, false);
+        for (pi, (p, e)) in tenant.set.policies.iter().zip(&evals).enumerate() {
+            let Some(e) = *e else { continue };
+            if protects[pi] {
+                match e.applies {
+                    Some(true) => protected = true,
+                    None => maybe = true,
+                    Some(false) => {}
+                }
             }
-        }
-        if let Some(Some(t)) = acc.policies.get_mut(pi) {
-            t.add(e.impact, user);
-        }
-        if let Some((cond, Check::Excluded(entry))) = e.deciding_condition() {
-            let x = acc.exclusions.entry((pi, cond, entry)).or_default();
-            x.signins += 1;
-            if let Some(u) = user {
-                x.users.insert(u);
+            if let Some(Some(t)) = acc.policies.get_mut(pi) {
+                t.add(e.impact, user);
             }
-        }
-        if let Some(recorded) = s
-            .applied_policies
-            .iter()
-            .find(|a| a.id.eq_ignore_ascii_case(&p.id))
-        {
-            let entra = entra_word(&recorded.result);
-            let ours = match p.state {
-                crate::domain::PolicyState::Enabled => e.impact.enforced_result_word(),
-                _ => e.result(),
-            };
-            *acc.validation.entry((pi, entra, ours)).or_default() += 1;
-            if entra != ours
-                && e.impact != Impact::Indeterminate
-                && acc.disagreements.len() < DISAGREEMENTS_KEPT
+            if let Some((cond, Check::Excluded(entry))) = e.deciding_condition() {
+                let x = acc.exclusions.entry((pi, cond, entry)).or_default();
+                x.signins += 1;
+                if let Some(u) = user {
+                    x.users.insert(u);
+                }
+            }
+            if let Some(recorded) = s
+                .applied_policies
+                .iter()
+                .find(|a| a.id.eq_ignore_ascii_case(&p.id))
             {
-                acc.disagreements.push(Disagreement {
-                    signin: si,
+                let entra = entra_word(&recorded.result);
+                let ours = match p.state {
+                    crate::domain::PolicyState::Enabled => e.impact.enforced_result_word(),
+                    _ => e.result(),
+                };
+                *acc.validation.entry((pi, entra, ours)).or_default() += 1;
+                if entra != ours
+                    && e.impact != Impact::Indeterminate
+                    && acc.disagreements.len() < DISAGREEMENTS_KEPT
+                {
+                    acc.disagreements.push(Disagreement {
+                        signin: si,
+                        signin_id: s.id.clone(),
+                        created_at: s.created_at,
+                        user_id: s.user_id.to_string(),
+                        user_principal_name: s.user_principal_name.to_string(),
+                        policy: pi,
+                        entra,
+                        ours,
+                        reason: explain::reason(env.dir, env.set, p, &e, f.user),
+                    });
+                }
+            }
+            if self.track && e.why == Why::RegistrationGrace {
+                if let Some(u) = user {
+                    let t = acc.nudged.entry(u).or_insert(i64::MIN);
+                    *t = (*t).max(s.millis());
+                }
+            }
+            if let Why::Indeterminate(m) = e.why {
+                *acc.reasons
+                    .entry(format!("{}: {}", p.id, m.as_str()))
+                    .or_default() += 1;
+            }
+            if details == Details::All || e.impact != Impact::NotApplied {
+                rows.push(DetailRow {
+                    signin: at.batch,
                     policy: pi,
-                    entra,
-                    ours,
+                    impact: e.impact,
                     reason: explain::reason(env.dir, env.set, p, &e, f.user),
                 });
             }
         }
-        if let Why::Indeterminate(m) = e.why {
-            *acc.reasons
-                .entry(format!("{}: {}", p.id, m.as_str()))
-                .or_default() += 1;
+        let mut outcome = BTreeMap::new();
+        for kind in [SetKind::Current, SetKind::Proposed] {
+            let o = combine(&tenant.set, &evals, kind);
+            if let Some(t) = acc.sets.get_mut(&kind) {
+                t.add(o.impact, user);
+            }
+            if o.indeterminate > 0 {
+                *acc.indeterminate_signins.entry(kind).or_default() += 1;
+            }
+            outcome.insert(kind, o.impact);
+            let day = s.created_at.timestamp().div_euclid(86_400);
+            *acc.daily.entry((day, kind, o.impact)).or_default() += 1;
         }
-        if details == Details::All || e.impact != Impact::NotApplied {
-            acc.details.push(DetailRow {
-                signin: si,
-                policy: pi,
-                impact: e.impact,
-                reason: explain::reason(env.dir, env.set, p, &e, f.user),
-            });
+        acc.evals = evals;
+        let (cur, prop) = (outcome[&SetKind::Current], outcome[&SetKind::Proposed]);
+        if crate::report::affected::is_affected(prop) {
+            acc.proposed_by.add(s);
+            acc.samples.entry(prop).or_insert_with(|| (si, s.clone()));
         }
-    }
-    let mut outcome = BTreeMap::new();
-    for kind in [SetKind::Current, SetKind::Proposed] {
-        let o = combine(&tenant.set, &evals, kind);
-        if let Some(t) = acc.sets.get_mut(&kind) {
-            t.add(o.impact, user);
+        // The proposed set holds the current one, so its outcome is never less severe.
+        acc.shift.add(cur, prop, user);
+        if protected {
+            Protection::Protected
+        } else if maybe {
+            Protection::Indeterminate
+        } else {
+            Protection::Unprotected
         }
-        if o.indeterminate > 0 {
-            *acc.indeterminate_signins.entry(kind).or_default() += 1;
-        }
-        outcome.insert(kind, o.impact);
-        let day = s.created_at.timestamp().div_euclid(86_400);
-        *acc.daily.entry((day, kind, o.impact)).or_default() += 1;
-    }
-    acc.evals = evals;
-    let (cur, prop) = (outcome[&SetKind::Current], outcome[&SetKind::Proposed]);
-    if crate::report::affected::is_affected(prop) {
-        acc.proposed_by.add(s);
-        acc.samples.entry(prop).or_insert(si);
-    }
-    // The proposed set holds the current one, so its outcome is never less severe.
-    acc.shift.add(cur, prop, user);
-    if protected {
-        Protection::Protected
-    } else if maybe {
-        Protection::Indeterminate
-    } else {
-        Protection::Unprotected
     }
 }

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use crate::domain::Impact;
-use crate::replay::Replay;
-use crate::signin::SignIn;
+use crate::replay::DetailRow;
+use crate::signin::{SignIn, Ustr};
 
 /// Whether an impact is one a user would notice.
 pub fn is_affected(i: Impact) -> bool {
@@ -62,17 +62,21 @@ pub struct Affected {
     pub policies: Vec<Breakdown>,
 }
 
-fn app_label(s: &SignIn) -> String {
+fn app_label_str(s: &SignIn) -> &str {
     let name = if s.app_display_name.is_empty() {
         &s.app_id
     } else {
         &s.app_display_name
     };
     if name.is_empty() {
-        "(unknown app)".to_owned()
+        "(unknown app)"
     } else {
-        name.to_string()
+        name.as_str()
     }
+}
+
+fn app_label(s: &SignIn) -> String {
+    app_label_str(s).to_owned()
 }
 
 fn or_unknown(s: &str) -> String {
@@ -83,64 +87,91 @@ fn or_unknown(s: &str) -> String {
     }
 }
 
-pub fn aggregate(policies: usize, signins: &[SignIn], replay: &Replay) -> Affected {
-    let mut breakdowns = vec![Breakdown::default(); policies];
-    let mut users: BTreeMap<(usize, &str), UserRow> = BTreeMap::new();
-    for r in &replay.details {
-        if !is_affected(r.impact) {
-            continue;
+/// [`Affected`], built batch by batch from the replay's detail rows.
+pub struct AffectedAcc {
+    breakdowns: Vec<Breakdown>,
+    users: rustc_hash::FxHashMap<(usize, Ustr), UserRow>,
+}
+
+impl AffectedAcc {
+    pub fn new(policies: usize) -> AffectedAcc {
+        AffectedAcc {
+            breakdowns: vec![Breakdown::default(); policies],
+            users: Default::default(),
         }
-        let Some(s) = signins.get(r.signin) else {
-            continue;
-        };
-        if let Some(b) = breakdowns.get_mut(r.policy) {
-            *b.apps.entry(app_label(s)).or_default() += 1;
-            *b.client_apps
-                .entry(s.client_app.as_str().to_owned())
-                .or_default() += 1;
-            *b.platforms
-                .entry(s.platform.as_str().to_owned())
-                .or_default() += 1;
-            *b.countries.entry(or_unknown(&s.country)).or_default() += 1;
-        }
-        if s.user_id.is_empty() {
-            continue;
-        }
-        let row = users
-            .entry((r.policy, s.user_id.as_str()))
-            .or_insert_with(|| UserRow {
-                user_id: s.user_id.to_string(),
-                user_principal_name: s.user_principal_name.to_string(),
-                policy: r.policy,
-                impact: r.impact,
-                signins: 0,
-                first_seen: s.created_at,
-                last_seen: s.created_at,
-                apps: BTreeSet::new(),
-            });
-        row.signins += 1;
-        if r.impact.severity() > row.impact.severity() {
-            row.impact = r.impact;
-        }
-        row.first_seen = row.first_seen.min(s.created_at);
-        row.last_seen = row.last_seen.max(s.created_at);
-        if row.user_principal_name.is_empty() {
-            row.user_principal_name = s.user_principal_name.to_string();
-        }
-        row.apps.insert(app_label(s));
     }
-    let mut rows: Vec<UserRow> = users.into_values().collect();
-    rows.sort_by(|a, b| {
-        (a.policy, &a.user_principal_name, &a.user_id).cmp(&(
-            b.policy,
-            &b.user_principal_name,
-            &b.user_id,
-        ))
-    });
-    Affected {
-        users: rows,
-        policies: breakdowns,
+
+    /// Adds a batch's detail rows (`rows[i].signin` indexes `batch`).
+    pub fn add(&mut self, batch: &[SignIn], rows: &[DetailRow]) {
+        for r in rows {
+            if !is_affected(r.impact) {
+                continue;
+            }
+            let Some(s) = batch.get(r.signin) else {
+                continue;
+            };
+            if let Some(b) = self.breakdowns.get_mut(r.policy) {
+                *b.apps.entry(app_label(s)).or_default() += 1;
+                *b.client_apps
+                    .entry(s.client_app.as_str().to_owned())
+                    .or_default() += 1;
+                *b.platforms
+                    .entry(s.platform.as_str().to_owned())
+                    .or_default() += 1;
+                *b.countries.entry(or_unknown(&s.country)).or_default() += 1;
+            }
+            if s.user_id.is_empty() {
+                continue;
+            }
+            let row = self
+                .users
+                .entry((r.policy, s.user_id))
+                .or_insert_with(|| UserRow {
+                    user_id: s.user_id.to_string(),
+                    user_principal_name: s.user_principal_name.to_string(),
+                    policy: r.policy,
+                    impact: r.impact,
+                    signins: 0,
+                    first_seen: s.created_at,
+                    last_seen: s.created_at,
+                    apps: BTreeSet::new(),
+                });
+            row.signins += 1;
+            if r.impact.severity() > row.impact.severity() {
+                row.impact = r.impact;
+            }
+            row.first_seen = row.first_seen.min(s.created_at);
+            row.last_seen = row.last_seen.max(s.created_at);
+            if row.user_principal_name.is_empty() {
+                row.user_principal_name = s.user_principal_name.to_string();
+            }
+            if !row.apps.contains(app_label_str(s)) {
+                row.apps.insert(app_label(s));
+            }
+        }
     }
+
+    pub fn finish(self) -> Affected {
+        let mut rows: Vec<UserRow> = self.users.into_values().collect();
+        rows.sort_by(|a, b| {
+            (a.policy, &a.user_principal_name, &a.user_id).cmp(&(
+                b.policy,
+                &b.user_principal_name,
+                &b.user_id,
+            ))
+        });
+        Affected {
+            users: rows,
+            policies: self.breakdowns,
+        }
+    }
+}
+
+/// [`AffectedAcc`] over one batch.
+pub fn aggregate(policies: usize, signins: &[SignIn], rows: &[DetailRow]) -> Affected {
+    let mut acc = AffectedAcc::new(policies);
+    acc.add(signins, rows);
+    acc.finish()
 }
 
 /// One affected user across the proposed set: the worst impact, the most affected sign-ins

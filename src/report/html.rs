@@ -532,22 +532,16 @@ fn short_name(name: &str) -> String {
 }
 
 /// The sign-ins `report.html` explains, one per proposed impact, most severe first.
-pub fn samples(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Vec<Sample> {
-    if replay.samples.is_empty() {
-        return Vec::new();
-    }
+pub fn samples(tenant: &Tenant, replay: &Replay) -> Vec<Sample> {
     let clocks = &replay.registration_clocks;
-    let mut v: Vec<(&Impact, &usize)> = replay.samples.iter().collect();
+    let mut v: Vec<(&Impact, &SignIn)> = replay.samples.iter().collect();
     v.sort_by_key(|(i, _)| std::cmp::Reverse(i.severity()));
     v.into_iter()
-        .filter_map(|(i, si)| {
-            let s = signins.get(*si)?;
-            Some(Sample {
-                impact: i.as_str(),
-                color: color(*i),
-                signin_id: s.id.clone(),
-                text: explain::text_with_clocks(tenant, clocks, s),
-            })
+        .map(|(i, s)| Sample {
+            impact: i.as_str(),
+            color: color(*i),
+            signin_id: s.id.clone(),
+            text: explain::text_with_clocks(tenant, clocks, s),
         })
         .collect()
 }

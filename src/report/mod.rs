@@ -5,7 +5,8 @@
 //! then rename), byte-identical for identical inputs: keys sorted, rows in sign-in order, no clock.
 
 pub mod affected;
-mod details_parquet;
+pub mod collect;
+pub mod details;
 pub mod diff;
 pub mod explain;
 pub mod html;
@@ -30,6 +31,7 @@ use crate::replay::{Replay, Tally};
 use crate::signin::SignIn;
 use crate::tenant::Tenant;
 use affected::Affected;
+use collect::{Collected, DetailFiles};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -72,36 +74,6 @@ pub fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{s}").into(),
         _ => s.into(),
     }
-}
-
-pub fn details_csv(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    // Writing to a Vec cannot fail.
-    let _ = w.write_record(DETAIL_COLUMNS);
-    let mut rows: Vec<&crate::replay::DetailRow> = replay.details.iter().collect();
-    rows.sort_by_key(|r| (r.signin, r.policy));
-    for r in rows {
-        let s = &signins[r.signin];
-        let p = &tenant.set.policies[r.policy];
-        let created = s
-            .created_at
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let record = [
-            csv_cell(&s.id),
-            created.as_str().into(),
-            csv_cell(&s.user_id),
-            csv_cell(&s.user_principal_name),
-            csv_cell(&s.resource_id),
-            csv_cell(&p.id),
-            csv_cell(&p.display_name),
-            p.state.as_str().into(),
-            r.impact.as_str().into(),
-            r.impact.result_word().into(),
-            csv_cell(&r.reason),
-        ];
-        let _ = w.write_record(record.iter().map(|c| c.as_ref()));
-    }
-    w.into_inner().unwrap_or_default()
 }
 
 fn top_json(counts: &BTreeMap<String, u64>) -> Value {
@@ -161,7 +133,6 @@ fn tally_json(t: &Tally) -> Value {
 
 pub fn summary_json(
     tenant: &Tenant,
-    signins: &[SignIn],
     ingest: &IngestReport,
     replay: &Replay,
     affected: &Affected,
@@ -174,10 +145,7 @@ pub fn summary_json(
             .entry(format!("{}: {}", d.field, d.why))
             .or_default() += 1;
     }
-    let (from, to) = match (
-        signins.iter().map(|s| s.created_at).min(),
-        signins.iter().map(|s| s.created_at).max(),
-    ) {
+    let (from, to) = match (replay.first, replay.last) {
         (Some(a), Some(b)) => (json!(a.to_rfc3339()), json!(b.to_rfc3339())),
         _ => (Value::Null, Value::Null),
     };
@@ -240,7 +208,7 @@ pub fn summary_json(
         "inputs": {
             "signin_files": files,
             "records": ingest.records,
-            "signins": signins.len(),
+            "signins": replay.signins,
             "duplicates": ingest.duplicates,
             "window": {
                 "from": ingest.window.0.map(|t| t.to_rfc3339()),
@@ -280,7 +248,7 @@ pub fn summary_json(
                 .collect::<Map<String, Value>>(),
         },
         "indeterminate_reasons": replay.indeterminate_reasons,
-        "self_validation": validation_json(tenant, signins, replay),
+        "self_validation": validation_json(tenant, replay),
         "warnings": warnings,
     })
 }
@@ -288,7 +256,7 @@ pub fn summary_json(
 /// ca-replay's verdicts beside the ones Entra recorded in `appliedConditionalAccessPolicies`,
 /// per policy: a matrix of Entra's word against ca-replay's, the agreement, the first
 /// disagreements. Pairs ca-replay finds indeterminate are counted apart, not as disagreements.
-fn validation_json(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Value {
+fn validation_json(tenant: &Tenant, replay: &Replay) -> Value {
     let mut per: BTreeMap<usize, (u64, u64, u64, Map<String, Value>)> = BTreeMap::new();
     for ((pi, entra, ours), n) in &replay.validation {
         let e = per.entry(*pi).or_default();
@@ -329,11 +297,10 @@ fn validation_json(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Valu
         .disagreements
         .iter()
         .filter_map(|d| {
-            let s = signins.get(d.signin)?;
             let p = tenant.set.policies.get(d.policy)?;
             Some(json!({
-                "signin_id": s.id, "created_at": s.created_at.to_rfc3339(),
-                "user_principal_name": s.user_principal_name,
+                "signin_id": d.signin_id, "created_at": d.created_at.to_rfc3339(),
+                "user_principal_name": d.user_principal_name,
                 "policy_id": p.id, "policy_name": p.display_name,
                 "entra": d.entra, "ca_replay": d.ours, "reason": d.reason,
             }))
@@ -392,43 +359,15 @@ pub fn users_csv(tenant: &Tenant, affected: &Affected) -> Vec<u8> {
     w.into_inner().unwrap_or_default()
 }
 
-/// Adds the exclusion, coverage and legacy-migration checks to `summary.json` (top-level keys
-/// `exclusions`, `coverage`, `legacy_migration`).
-pub fn checks_json(summary: &mut Value, tenant: &Tenant, signins: &[SignIn], replay: &Replay) {
-    use crate::checks::{coverage, exclusions, migration};
-    let value = |v: Result<Value, serde_json::Error>| v.unwrap_or(Value::Null);
-    summary["exclusions"] = value(serde_json::to_value(exclusions::check(
-        tenant, signins, replay,
-    )));
-    summary["coverage"] = value(serde_json::to_value(coverage::check(
-        tenant, signins, replay,
-    )));
-    summary["legacy_migration"] = value(serde_json::to_value(migration::check(
-        tenant,
-        signins,
-        &replay.registration_clocks,
-    )));
-}
-
 /// What the writers need that must come from the original inputs, because it looks sign-ins
 /// up in the directory or evaluates them again: the break-glass check, the exclusion, coverage
-/// and legacy-migration checks ([`checks_json`]) and the sign-ins `report.html` explains.
+/// and legacy-migration checks and the sign-ins `report.html` explains
+/// (`collect::Collector::finish`).
 pub struct Prepared {
     pub break_glass: crate::checks::breakglass::Report,
     /// `exclusions`, `coverage` and `legacy_migration`, as `summary.json` has them.
     pub checks: Value,
     pub samples: Vec<html::Sample>,
-}
-
-/// Computes [`Prepared`] (before any pseudonymization).
-pub fn prepare(tenant: &Tenant, signins: &[SignIn], replay: &Replay) -> Prepared {
-    let mut checks = json!({});
-    checks_json(&mut checks, tenant, signins, replay);
-    Prepared {
-        break_glass: crate::checks::breakglass::check(tenant, signins, &replay.registration_clocks),
-        checks,
-        samples: html::samples(tenant, signins, replay),
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -452,24 +391,24 @@ pub const FILES: [&str; 6] = [
 /// Receives each rendered report file: (name, bytes).
 type Emit<'a> = dyn FnMut(&str, Vec<u8>) -> Result<(), WriteError> + 'a;
 
-/// Renders every report file, handing each to `emit(name, bytes)`, and returns the gates of
-/// `tenant.config.gates`, checked. With a pseudonymizer, the summary's strings go through it
-/// (before the gates are checked, so their messages are pseudonymous too) and the summary says
-/// so; the other inputs must have been pseudonymized already (see [`write_pseudonymized`]).
+/// Renders the report files but the detail files, handing each to `emit(name, bytes)`, and
+/// returns the gates of `tenant.config.gates`, checked. With a pseudonymizer, the summary's
+/// strings go through it (before the gates are checked, so their messages are pseudonymous too)
+/// and the summary says so; the other inputs must have been pseudonymized already (see
+/// [`write_pseudonymized`]).
 #[allow(clippy::too_many_arguments)]
 fn render(
     out: &Path,
     tenant: &Tenant,
-    signins: &[SignIn],
     ingest: &IngestReport,
     replay: &Replay,
     options: BuildOptions,
     prepared: Prepared,
+    affected: &Affected,
     privacy: Option<&mut crate::privacy::Pseudonymizer>,
     emit: &mut Emit<'_>,
 ) -> Result<Vec<gates::GateResult>, WriteError> {
-    let affected = affected::aggregate(tenant.set.policies.len(), signins, replay);
-    let mut summary = summary_json(tenant, signins, ingest, replay, &affected, options);
+    let mut summary = summary_json(tenant, ingest, replay, affected, options);
     summary["trend"] = trend::since_previous(out, &summary);
     summary["break_glass"] = serde_json::to_value(&prepared.break_glass).unwrap_or(Value::Null);
     if let Value::Object(checks) = prepared.checks {
@@ -492,61 +431,99 @@ fn render(
     emit("summary.json", text.into_bytes())?;
     emit(
         "report.md",
-        markdown::render(tenant, &summary, &affected).into_bytes(),
+        markdown::render(tenant, &summary, affected).into_bytes(),
     )?;
-    let page = html::render(tenant, prepared.samples, replay, &summary, &affected)
+    let page = html::render(tenant, prepared.samples, replay, &summary, affected)
         .map_err(|e| std::io::Error::other(format!("rendering report.html: {e:#}")))?;
     emit("report.html", page.into_bytes())?;
-    emit("details.csv", details_csv(tenant, signins, replay))?;
-    emit("users.csv", users_csv(tenant, &affected))?;
-    let parquet = details_parquet::bytes(tenant, signins, replay)
-        .map_err(|e| std::io::Error::other(format!("writing details.parquet: {e}")))?;
-    emit("details.parquet", parquet)?;
+    emit("users.csv", users_csv(tenant, affected))?;
     Ok(gate_results)
 }
 
-/// Writes `summary.json`, `report.md`, `report.html`, `details.csv`, `details.parquet` and
-/// `users.csv` into `out`, each atomically. Checks the gates of `tenant.config.gates` and
-/// returns them (each is in the reports too).
+/// Writes `summary.json`, `report.md`, `report.html`, `users.csv`, and moves or writes
+/// `details.csv` and `details.parquet`, into `out`, each atomically. Checks the gates of
+/// `tenant.config.gates` and returns them (each is in the reports too).
 pub fn write(
     out: &Path,
     tenant: &Tenant,
-    signins: &[SignIn],
     ingest: &IngestReport,
     replay: &Replay,
+    collected: Collected,
     options: BuildOptions,
 ) -> std::io::Result<Vec<gates::GateResult>> {
-    let prepared = prepare(tenant, signins, replay);
     let mut emit = |name: &str, bytes: Vec<u8>| -> Result<(), WriteError> {
         Ok(write_atomic(&out.join(name), &bytes)?)
     };
-    render(
-        out, tenant, signins, ingest, replay, options, prepared, None, &mut emit,
+    let Collected {
+        prepared,
+        affected,
+        details,
+    } = collected;
+    let gates = render(
+        out, tenant, ingest, replay, options, prepared, &affected, None, &mut emit,
     )
     .map_err(|e| match e {
         WriteError::Io(e) => e,
         other => std::io::Error::other(other.to_string()),
-    })
+    })?;
+    match details {
+        DetailFiles::Staged { csv, parquet } => {
+            std::fs::create_dir_all(out)?;
+            std::fs::rename(csv, out.join("details.csv"))?;
+            std::fs::rename(parquet, out.join("details.parquet"))?;
+        }
+        DetailFiles::Memory { csv, parquet } => {
+            write_atomic(&out.join("details.csv"), &csv)?;
+            write_atomic(&out.join("details.parquet"), &parquet)?;
+        }
+    }
+    Ok(gates)
 }
 
-/// [`write`], pseudonymized (`run --pseudonymize`): what needs the original inputs is computed
-/// first ([`prepare`]); then the sign-ins, the replay's texts, the ingest diagnostics, the
-/// policies' names and the explained samples are pseudonymized in place
+/// Replays sign-ins held in memory and writes the reports ([`write`]): for tests and callers
+/// that already hold every sign-in.
+pub fn replay_and_write(
+    out: &Path,
+    tenant: &Tenant,
+    signins: &[SignIn],
+    ingest: &IngestReport,
+    details: crate::replay::Details,
+    options: BuildOptions,
+) -> std::io::Result<(Replay, Vec<gates::GateResult>)> {
+    let (replay, batch) = crate::replay::run_batch(tenant, signins, details);
+    let io = |e: WriteError| match e {
+        WriteError::Io(e) => e,
+        other => std::io::Error::other(other.to_string()),
+    };
+    let mut c = collect::Collector::in_memory(tenant).map_err(io)?;
+    c.add(signins, &batch, &replay.registration_clocks, None)
+        .map_err(io)?;
+    let collected = c.finish(&replay).map_err(io)?;
+    let gates = write(out, tenant, ingest, &replay, collected, options)?;
+    Ok((replay, gates))
+}
+
+/// [`write`], pseudonymized (`run --pseudonymize`): the collector made the detail files and
+/// affected users from pseudonymized sign-ins, in memory; here the replay's texts, the ingest
+/// diagnostics, the policies' names and the explained samples are pseudonymized in place
 /// ([`pseudonymize::apply`]); the files are rendered from those, the summary's every string
 /// goes through the pseudonymizer once more, and every file is checked for a value of the input
 /// ([`crate::privacy::LeakCheck`]). Nothing is written unless every file passes.
-#[allow(clippy::too_many_arguments)]
 pub fn write_pseudonymized(
     out: &Path,
     tenant: &mut Tenant,
-    signins: &mut [SignIn],
     ingest: &mut IngestReport,
     replay: &mut Replay,
+    collected: Collected,
     options: BuildOptions,
     pz: &mut crate::privacy::Pseudonymizer,
 ) -> Result<Vec<gates::GateResult>, WriteError> {
-    let mut prepared = prepare(tenant, signins, replay);
-    pseudonymize::apply(pz, tenant, signins, ingest, replay, &mut prepared)?;
+    let Collected {
+        mut prepared,
+        affected,
+        details,
+    } = collected;
+    pseudonymize::apply(pz, tenant, ingest, replay, &mut prepared)?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut emit = |name: &str, bytes: Vec<u8>| -> Result<(), WriteError> {
         files.push((name.to_owned(), bytes));
@@ -555,14 +532,27 @@ pub fn write_pseudonymized(
     let gate_results = render(
         out,
         tenant,
-        signins,
         ingest,
         replay,
         options,
         prepared,
+        &affected,
         Some(&mut *pz),
         &mut emit,
     )?;
+    match details {
+        DetailFiles::Memory { csv, parquet } => {
+            files.push(("details.csv".into(), csv));
+            files.push(("details.parquet".into(), parquet));
+        }
+        DetailFiles::Staged { .. } => {
+            return Err(WriteError::Io(std::io::Error::other(
+                "a pseudonymized run keeps its detail files in memory for the leak check",
+            )))
+        }
+    }
+    // In the order of FILES.
+    files.sort_by_key(|(name, _)| FILES.iter().position(|f| f == name));
     let check = pz.leak_check()?;
     for (name, bytes) in &files {
         check.file(name, bytes)?;

@@ -2,8 +2,8 @@
 //! before the writers: the writers then print pseudonyms without knowing it.
 //!
 //! In: a `Pseudonymizer` that has seen the run's directory, config and sign-ins, and the
-//! writers' inputs. Out: the same inputs, changed in place: sign-ins (ids, UPNs, names,
-//! devices; IPs removed), the replay's detail and disagreement reasons, the ingest report's
+//! writers' inputs. Out: the same inputs, changed in place: the replay's disagreements (their
+//! users and reasons) and sampled sign-ins, the ingest report's
 //! diagnostics (raw values become `value-…`, quoted literals in the reason too, file paths
 //! relative to the tenant or bare names), its notes, the policies' display names, and the
 //! explained samples of `report.html`. The summary (exclusion entries, warnings, break-glass
@@ -16,29 +16,30 @@ use super::Prepared;
 use crate::ingest::{Diagnostic, IngestReport};
 use crate::privacy::{PrivacyError, Pseudonymizer};
 use crate::replay::Replay;
-use crate::signin::SignIn;
 use crate::tenant::Tenant;
 
 pub fn apply(
     pz: &mut Pseudonymizer,
     tenant: &mut Tenant,
-    signins: &mut [SignIn],
     ingest: &mut IngestReport,
     replay: &mut Replay,
     prepared: &mut Prepared,
 ) -> Result<(), PrivacyError> {
-    for s in signins.iter_mut() {
-        pz.signin(s)?;
-    }
-    for r in &mut replay.details {
-        if let Cow::Owned(t) = pz.text(&r.reason)? {
-            r.reason = t;
-        }
-    }
     for d in &mut replay.disagreements {
         if let Cow::Owned(t) = pz.text(&d.reason)? {
             d.reason = t;
         }
+        // As `Pseudonymizer::signin` does for the sign-in's user fields.
+        let who = pz.user(&d.user_id, &d.user_principal_name, "")?;
+        for f in [&mut d.user_id, &mut d.user_principal_name] {
+            if !f.trim().is_empty() {
+                f.clone_from(&who);
+            }
+        }
+    }
+    // The samples' sign-ins are only explained (`prepared.samples`), never printed raw.
+    for s in replay.samples.values_mut() {
+        pz.signin(s)?;
     }
     self::ingest(pz, &tenant.root, ingest)?;
     for p in &mut tenant.set.policies {

@@ -90,10 +90,10 @@ fn coverage_matches_a_hand_computed_tenant() {
     });
     let tenant = common::tenant(&case, BuildOptions::default());
     let signins = common::signins(&case);
-    let replay = replay::run(&tenant, &signins, Details::Applied);
+    let (_, out) = replay::run_batch(&tenant, &signins, Details::Applied);
     use Protection::*;
     assert_eq!(
-        replay.protection,
+        out.protection,
         [
             Protected,
             Protected,
@@ -108,7 +108,7 @@ fn coverage_matches_a_hand_computed_tenant() {
             Indeterminate
         ]
     );
-    let r = coverage::check(&tenant, &signins, &replay);
+    let r = coverage::check(&tenant, &signins, &out.protection);
     assert_eq!(
         r.protecting_policies,
         ["mfa-pilot", "block-legacy", "mfa-risky"]
@@ -365,11 +365,11 @@ fn static_findings_name_what_the_run_refuses() {
 fn sample_tenant_numbers_are_plausible_and_protection_matches_a_recomputation() {
     let tenant = Tenant::load(&sample(), BuildOptions::default()).unwrap();
     let (signins, _) = read_signins(&[sample().join("signins")], IngestOptions::default()).unwrap();
-    let replay = replay::run(&tenant, &signins, Details::Applied);
+    let (replay, out) = replay::run_batch(&tenant, &signins, Details::Applied);
 
     // The replay's per-sign-in bit against every evaluation, recomputed here.
     let evals = common::evaluate_all(&tenant, &signins);
-    assert_eq!(replay.protection.len(), signins.len());
+    assert_eq!(out.protection.len(), signins.len());
     for (i, (s, e)) in signins.iter().zip(&evals).enumerate() {
         let expected = if not_evaluated(s).is_some() {
             Protection::NotEvaluated
@@ -390,7 +390,7 @@ fn sample_tenant_numbers_are_plausible_and_protection_matches_a_recomputation() 
             }
             class
         };
-        assert_eq!(replay.protection[i], expected, "sign-in {}", s.id);
+        assert_eq!(out.protection[i], expected, "sign-in {}", s.id);
     }
 
     // Exclusions: every entry in use; the only finding is the break-glass accounts' gap.
@@ -417,7 +417,7 @@ fn sample_tenant_numbers_are_plausible_and_protection_matches_a_recomputation() 
     assert!(sync.signins.unwrap() > 0 && sync.users == Some(2));
 
     // Coverage: the totals partition the sign-ins and users.
-    let c = coverage::check(&tenant, &signins, &replay);
+    let c = coverage::check(&tenant, &signins, &out.protection);
     let s = c.signins;
     assert_eq!(
         s.protected + s.indeterminate + s.unprotected,
@@ -433,7 +433,7 @@ fn sample_tenant_numbers_are_plausible_and_protection_matches_a_recomputation() 
     // gap does not name them, but their real sign-ins go unprotected.
     let unprotected: BTreeSet<&str> = signins
         .iter()
-        .zip(&replay.protection)
+        .zip(&out.protection)
         .filter(|(s, p)| **p == Protection::Unprotected && !s.event_type.is_workload())
         .map(|(s, _)| s.user_principal_name.as_str())
         .collect();

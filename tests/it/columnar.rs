@@ -279,12 +279,14 @@ fn replaying_parquet_gives_the_json_summary() {
     let tenant = Tenant::load(&root, BuildOptions::default()).unwrap();
     let summary_of = |paths: &[PathBuf]| {
         let (signins, report) = read(paths);
-        let r = replay::run(&tenant, &signins, Details::Applied);
-        let affected =
-            ca_replay::report::affected::aggregate(tenant.set.policies.len(), &signins, &r);
+        let (r, out) = replay::run_batch(&tenant, &signins, Details::Applied);
+        let affected = ca_replay::report::affected::aggregate(
+            tenant.set.policies.len(),
+            &signins,
+            &out.details,
+        );
         let mut v = ca_replay::report::summary_json(
             &tenant,
-            &signins,
             &report,
             &r,
             &affected,

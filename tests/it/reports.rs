@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ca_replay::generate::{self, Options};
 use ca_replay::ingest::{read_signins, IngestOptions};
 use ca_replay::policy::BuildOptions;
-use ca_replay::replay::{self, Details};
+use ca_replay::replay::Details;
 use ca_replay::tenant::Tenant;
 
 /// A fresh folder `<unique>/run`: its parent holds no other run, so no trend is picked up.
@@ -40,8 +40,15 @@ fn run(root: &Path, out: &Path, threads: usize) {
         let tenant = Tenant::load(root, options).unwrap();
         let (signins, report) =
             read_signins(&[root.join("signins")], IngestOptions::default()).unwrap();
-        let replay = replay::run(&tenant, &signins, Details::Applied);
-        ca_replay::report::write(out, &tenant, &signins, &report, &replay, options).unwrap();
+        ca_replay::report::replay_and_write(
+            out,
+            &tenant,
+            &signins,
+            &report,
+            Details::Applied,
+            options,
+        )
+        .unwrap();
     });
 }
 

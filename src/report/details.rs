@@ -41,7 +41,15 @@ pub struct DetailsWriter<W: Write + Send> {
     parquet: ArrowWriter<W>,
     schema: SchemaRef,
     rows: u64,
+    /// The Parquet rows not written yet: handed to the writer [`GROUP`] at a time, so that the
+    /// file's bytes do not depend on how the rows came in batches.
+    time: TimestampNanosecondBuilder,
+    text: Vec<StringBuilder>,
+    pending: usize,
 }
+
+/// Rows per Parquet row group (and per write).
+const GROUP: usize = 65_536;
 
 /// One detail row's values, in `DETAIL_COLUMNS` order but the time.
 struct Values<'a> {
@@ -76,7 +84,7 @@ impl<W: Write + Send> DetailsWriter<W> {
         let schema = schema();
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(65_536))
+            .set_max_row_group_row_count(Some(GROUP))
             .set_created_by(format!("ca-replay {}", env!("CARGO_PKG_VERSION")))
             .build();
         let parquet = ArrowWriter::try_new(parquet_out, schema.clone(), Some(props))
@@ -86,6 +94,11 @@ impl<W: Write + Send> DetailsWriter<W> {
             parquet,
             schema,
             rows: 0,
+            time: TimestampNanosecondBuilder::new().with_timezone("UTC"),
+            text: (0..DETAIL_COLUMNS.len() - 1)
+                .map(|_| StringBuilder::new())
+                .collect(),
+            pending: 0,
         })
     }
 
@@ -105,13 +118,6 @@ impl<W: Write + Send> DetailsWriter<W> {
         rows: &[DetailRow],
         mut pz: Option<&mut Pseudonymizer>,
     ) -> Result<(), DetailsError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut time = TimestampNanosecondBuilder::with_capacity(rows.len()).with_timezone("UTC");
-        let mut text: Vec<StringBuilder> = (0..DETAIL_COLUMNS.len() - 1)
-            .map(|_| StringBuilder::new())
-            .collect();
         for r in rows {
             let (Some(s), Some(p)) = (batch.get(r.signin), tenant.set.policies.get(r.policy))
             else {
@@ -156,7 +162,7 @@ impl<W: Write + Send> DetailsWriter<W> {
                     v.signin_id, v.created_at
                 ))
             })?;
-            time.append_value(nanos);
+            self.time.append_value(nanos);
             let values = [
                 v.signin_id,
                 v.user_id,
@@ -169,18 +175,32 @@ impl<W: Write + Send> DetailsWriter<W> {
                 r.impact.result_word(),
                 &reason,
             ];
-            for (b, v) in text.iter_mut().zip(values) {
+            for (b, v) in self.text.iter_mut().zip(values) {
                 b.append_value(v);
             }
             self.rows += 1;
+            self.pending += 1;
+            if self.pending == GROUP {
+                self.flush()?;
+            }
         }
+        Ok(())
+    }
+
+    /// Writes the pending Parquet rows.
+    fn flush(&mut self) -> Result<(), DetailsError> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        self.pending = 0;
         // Column order of DETAIL_COLUMNS: signin_id, created_at, then the rest.
-        let mut text = text
-            .into_iter()
-            .map(|mut b| Arc::new(b.finish()) as ArrayRef);
+        let mut text = self
+            .text
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef);
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(DETAIL_COLUMNS.len());
         columns.extend(text.next());
-        columns.push(Arc::new(time.finish()));
+        columns.push(Arc::new(self.time.finish()));
         columns.extend(text);
         let batch = RecordBatch::try_new(self.schema.clone(), columns)
             .map_err(|e| DetailsError::Parquet(e.to_string()))?;
@@ -190,7 +210,8 @@ impl<W: Write + Send> DetailsWriter<W> {
     }
 
     /// Finishes both files; returns their outputs (CSV, Parquet), flushed.
-    pub fn finish(self) -> Result<(W, W), DetailsError> {
+    pub fn finish(mut self) -> Result<(W, W), DetailsError> {
+        self.flush()?;
         let csv = self
             .csv
             .into_inner()

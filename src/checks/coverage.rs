@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::directory::{parse_guid, FastMap};
+use crate::directory::{parse_guid, FastMap, UserIdx};
 use crate::engine::{classify_external, External};
 use crate::replay::Protection;
 use crate::signin::SignIn;
@@ -166,12 +166,7 @@ impl<'a> Acc<'a> {
 }
 
 /// The user type as the users condition classifies the sign-in's user.
-fn user_type(tenant: &Tenant, s: &SignIn) -> &'static str {
-    let user = if s.user_id.is_empty() {
-        None
-    } else {
-        tenant.dir.user_by_id(&s.user_id)
-    };
+fn user_type(tenant: &Tenant, s: &SignIn, user: Option<UserIdx>) -> &'static str {
     match classify_external(&tenant.dir, user, s) {
         External::Internal => "member",
         External::Kind(k) => k.as_str(),
@@ -205,13 +200,21 @@ fn rows<K: AsRef<str>>(cells: &FastMap<K, Cell>) -> Vec<Row> {
 pub struct CoverageAcc(Acc<'static>);
 
 impl CoverageAcc {
-    /// Adds a batch of sign-ins with their protection (`replay::BatchOut::protection`).
-    pub fn add(&mut self, tenant: &Tenant, signins: &[SignIn], protection: &[Protection]) {
+    /// Adds a batch of sign-ins with their protection and directory users
+    /// (`replay::BatchOut::protection`, `dir_users`).
+    pub fn add(
+        &mut self,
+        tenant: &Tenant,
+        signins: &[SignIn],
+        protection: &[Protection],
+        dir_users: &[Option<UserIdx>],
+    ) {
         let acc = signins
             .par_chunks(CHUNK)
             .zip(protection.par_chunks(CHUNK))
-            .fold(Acc::default, |mut acc, (chunk, classes)| {
-                for (s, p) in chunk.iter().zip(classes) {
+            .zip(dir_users.par_chunks(CHUNK))
+            .fold(Acc::default, |mut acc, ((chunk, classes), dir_users)| {
+                for ((s, p), dir_user) in chunk.iter().zip(classes).zip(dir_users) {
                     let class = match p {
                         Protection::NotEvaluated => {
                             acc.not_evaluated += 1;
@@ -241,7 +244,7 @@ impl CoverageAcc {
                         .or_default()
                         .add(class, &user);
                     acc.types
-                        .entry(user_type(tenant, s))
+                        .entry(user_type(tenant, s, *dir_user))
                         .or_default()
                         .add(class, &user);
                 }
@@ -258,8 +261,16 @@ impl CoverageAcc {
 
 /// The coverage of the replayed sign-ins by the proposed set.
 pub fn check(tenant: &Tenant, signins: &[SignIn], protection: &[Protection]) -> Report {
+    let dir_users: Vec<Option<UserIdx>> = signins
+        .iter()
+        .map(|s| {
+            (!s.user_id.is_empty())
+                .then(|| tenant.dir.user_by_id(&s.user_id))
+                .flatten()
+        })
+        .collect();
     let mut acc = CoverageAcc::default();
-    acc.add(tenant, signins, protection);
+    acc.add(tenant, signins, protection, &dir_users);
     acc.finish(tenant)
 }
 

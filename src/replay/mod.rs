@@ -373,7 +373,7 @@ impl Breakdowns {
             .into_iter()
             .find(|x| !x.is_empty())
             .map_or("(unknown app)", |x| x.as_str());
-        *self.apps.entry(app.to_owned()).or_default() += 1;
+        crate::report::affected::count(&mut self.apps, app);
         *self.client_apps.entry(s.client_app.as_str()).or_default() += 1;
         *self.platforms.entry(s.platform.as_str()).or_default() += 1;
         let country = if s.country.is_empty() {
@@ -381,7 +381,7 @@ impl Breakdowns {
         } else {
             s.country.as_str()
         };
-        *self.countries.entry(country.to_owned()).or_default() += 1;
+        crate::report::affected::count(&mut self.countries, country);
     }
     fn merge(&mut self, o: Breakdowns) {
         for (k, n) in o.apps {
@@ -526,6 +526,8 @@ pub fn registration_clocks(tenant: &Tenant, signins: &[SignIn]) -> HashMap<Strin
 pub struct BatchOut {
     /// Its user's number (`None` without a user id).
     pub users: Vec<Option<u32>>,
+    /// Its user in the directory (`None` without one).
+    pub dir_users: Vec<Option<crate::directory::UserIdx>>,
     /// Whether the proposed set protects it.
     pub protection: Vec<Protection>,
     /// Its detail rows (`DetailRow::signin` indexes the batch), in (sign-in, policy) order.
@@ -555,7 +557,8 @@ pub struct Replayer<'t> {
     /// The clocks were given (final): never grown, never second-guessed.
     fixed: bool,
     has_registration_policy: bool,
-    numbering: FxHashMap<Ustr, u32>,
+    /// Per user id: its number, and its user in the directory.
+    numbering: FxHashMap<Ustr, (u32, Option<crate::directory::UserIdx>)>,
     /// Per user number, the user id (lower-cased) it stands for.
     user_ids: Vec<Ustr>,
     protects: Vec<bool>,
@@ -644,7 +647,8 @@ impl<'t> Replayer<'t> {
             });
             self.outside_window += (before - batch.len()) as u64;
         }
-        let users: Vec<Option<u32>> = batch.iter().map(|s| self.number(s)).collect();
+        let (users, dir_users): (Vec<Option<u32>>, Vec<_>) =
+            batch.iter().map(|s| self.number(s)).unzip();
         for s in &batch {
             self.first = Some(self.first.map_or(s.created_at, |f| f.min(s.created_at)));
             self.last = Some(self.last.map_or(s.created_at, |l| l.max(s.created_at)));
@@ -681,6 +685,7 @@ impl<'t> Replayer<'t> {
             .collect();
         let mut out = BatchOut {
             users,
+            dir_users,
             protection: Vec::with_capacity(batch.len()),
             details: Vec::new(),
         };
@@ -695,22 +700,33 @@ impl<'t> Replayer<'t> {
         (batch, out)
     }
 
-    /// The user number of a sign-in's user, numbering users in order of first sign-in.
-    fn number(&mut self, s: &SignIn) -> Option<u32> {
+    /// The user number of a sign-in's user (users numbered in order of first sign-in), and its
+    /// user in the directory.
+    fn number(&mut self, s: &SignIn) -> (Option<u32>, Option<crate::directory::UserIdx>) {
         if s.user_id.is_empty() {
-            return None;
+            return (None, None);
         }
+        if let Some(&(n, u)) = self.numbering.get(&s.user_id) {
+            return (Some(n), u);
+        }
+        // A spelling not seen yet: its lower-cased form may be.
         let key = if s.user_id.bytes().any(|b| b.is_ascii_uppercase()) {
             Ustr::from(&s.user_id.to_ascii_lowercase())
         } else {
             s.user_id
         };
-        let next = self.numbering.len() as u32;
-        let n = *self.numbering.entry(key).or_insert(next);
-        if n == next {
-            self.user_ids.push(key);
-        }
-        Some(n)
+        let next = self.user_ids.len() as u32;
+        let (n, u) = match self.numbering.get(&key) {
+            Some(&found) => found,
+            None => {
+                let found = (next, self.tenant.dir.user_by_id(&s.user_id));
+                self.numbering.insert(key, found);
+                self.user_ids.push(key);
+                found
+            }
+        };
+        self.numbering.insert(s.user_id, (n, u));
+        (Some(n), u)
     }
 
     /// The replay's aggregates, or the clocks to replay again with (see [`Finished`]).
@@ -742,7 +758,7 @@ impl<'t> Replayer<'t> {
             registration_clocks: self.clocks,
             evaluated: acc.evaluated,
             not_evaluated: acc.not_evaluated,
-            users: self.numbering.len() as u64,
+            users: self.user_ids.len() as u64,
             signins: self.seen as u64,
             first: self.first,
             last: self.last,

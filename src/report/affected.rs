@@ -79,11 +79,13 @@ fn app_label(s: &SignIn) -> String {
     app_label_str(s).to_owned()
 }
 
-fn or_unknown(s: &str) -> String {
-    if s.is_empty() {
-        "(unknown)".to_owned()
-    } else {
-        s.to_owned()
+/// Counts one more `key`, allocating it only the first time.
+pub(crate) fn count(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_owned(), 1);
+        }
     }
 }
 
@@ -111,14 +113,17 @@ impl AffectedAcc {
                 continue;
             };
             if let Some(b) = self.breakdowns.get_mut(r.policy) {
-                *b.apps.entry(app_label(s)).or_default() += 1;
-                *b.client_apps
-                    .entry(s.client_app.as_str().to_owned())
-                    .or_default() += 1;
-                *b.platforms
-                    .entry(s.platform.as_str().to_owned())
-                    .or_default() += 1;
-                *b.countries.entry(or_unknown(&s.country)).or_default() += 1;
+                count(&mut b.apps, app_label_str(s));
+                count(&mut b.client_apps, s.client_app.as_str());
+                count(&mut b.platforms, s.platform.as_str());
+                count(
+                    &mut b.countries,
+                    if s.country.is_empty() {
+                        "(unknown)"
+                    } else {
+                        s.country.as_str()
+                    },
+                );
             }
             if s.user_id.is_empty() {
                 continue;

@@ -123,20 +123,17 @@ impl<'t> Collector<'t> {
     ) -> Result<(), WriteError> {
         let tenant = self.tenant;
         self.any_signins |= !batch.is_empty();
-        self.coverage.add(tenant, batch, &out.protection);
-        exclusions::add_signed_in(tenant, batch, &mut self.signed_in);
+        self.coverage
+            .add(tenant, batch, &out.protection, &out.dir_users);
+        self.signed_in.extend(out.dir_users.iter().flatten());
         if !self.break_glass.is_empty() {
             let accounts = &self.break_glass;
             self.break_glass_signins.extend(
                 batch
                     .iter()
-                    .filter(|s| {
-                        tenant
-                            .dir
-                            .user_by_id(&s.user_id)
-                            .is_some_and(|u| accounts.contains(&u))
-                    })
-                    .cloned(),
+                    .zip(&out.dir_users)
+                    .filter(|(_, u)| u.is_some_and(|u| accounts.contains(&u)))
+                    .map(|(s, _)| s.clone()),
             );
         }
         self.migration.add(tenant, clocks, batch);

@@ -430,12 +430,14 @@ fn dictionary_type() -> DataType {
 /// interned text columns (top-level, and the applied policies' id, name and result) as
 /// dictionaries; names, nullability and metadata as the file has them.
 fn read_schema(file: &Schema) -> SchemaRef {
-    let as_dictionary = |f: &Field| {
-        if *f.data_type() == DataType::Utf8 {
-            Arc::new(f.as_ref().clone().with_data_type(dictionary_type()))
-        } else {
-            Arc::new(f.clone())
+    let as_dictionary = |f: &Field| match f.data_type() {
+        DataType::Utf8 => Arc::new(f.clone().with_data_type(dictionary_type())),
+        // A list of text: its items as a dictionary.
+        DataType::List(item) if *item.data_type() == DataType::Utf8 => {
+            let item = item.as_ref().clone().with_data_type(dictionary_type());
+            Arc::new(f.clone().with_data_type(DataType::List(Arc::new(item))))
         }
+        _ => Arc::new(f.clone()),
     };
     let fields: Vec<Arc<Field>> = file
         .fields()
@@ -444,12 +446,15 @@ fn read_schema(file: &Schema) -> SchemaRef {
             let column = COLUMNS.iter().find(|c| c.name == f.name());
             match (column.map(|c| &c.kind), f.data_type()) {
                 (Some(Kind::Text(_, Set::Interned(_))), DataType::Utf8) => as_dictionary(f),
+                (Some(Kind::TextList(..)), DataType::List(_)) => as_dictionary(f),
                 (Some(Kind::Policies), DataType::List(item)) => match item.data_type() {
                     DataType::Struct(children) => {
                         let children: Fields = children
                             .iter()
                             .map(|c| match c.name().as_str() {
-                                "id" | "display_name" | "result" => as_dictionary(c),
+                                "id" | "display_name" | "result" | "enforced_grant_controls" => {
+                                    as_dictionary(c)
+                                }
                                 _ => c.clone(),
                             })
                             .collect();
@@ -1081,9 +1086,9 @@ fn fill(
         }
         Kind::TextList(_, set) => {
             let a = downcast::<ListArray>(path, c, array)?;
-            let values = downcast::<StringArray>(path, c, a.values().as_ref())?;
+            let values = TextColumn::new(path, c, a.values().as_ref())?;
             for (i, s) in rows.iter_mut().enumerate() {
-                match strings(a, values, i) {
+                match strings(a, &values, i) {
                     Ok(v) => set(s, v),
                     Err(e) => mark(&mut bad[i], (c.name, e.0, e.1)),
                 }
@@ -1125,13 +1130,49 @@ fn fill(
 }
 
 /// A text column as read: plain strings (Arrow IPC, the unique ids) or a dictionary whose
-/// values are interned once per batch (Parquet's interned columns).
+/// values are interned once per dictionary (Parquet's interned columns; see [`interned`]).
 enum TextColumn<'a> {
     Plain(&'a StringArray),
     Dictionary {
         keys: &'a Int32Array,
-        values: Vec<Ustr>,
+        values: Arc<[Ustr]>,
     },
+}
+
+/// Dictionaries interned lately on this thread, each with its values array, held so that its
+/// buffers (whose addresses identify it) stay alive while cached.
+struct Dictionaries(Vec<(ArrayRef, Arc<[Ustr]>)>);
+
+/// How many dictionaries a thread keeps: a few row groups' worth of interned columns.
+const DICTIONARIES_KEPT: usize = 64;
+
+thread_local! {
+    static DICTIONARIES: std::cell::RefCell<Dictionaries> =
+        const { std::cell::RefCell::new(Dictionaries(Vec::new())) };
+}
+
+/// The interned values of a dictionary. A Parquet column chunk's dictionary comes back with
+/// every record batch decoded from the chunk (a row group is decoded in several batches): it
+/// is interned once, not once per batch (for a column with a value per user, that is most of
+/// the dictionary each time).
+fn interned(values_ref: &ArrayRef, values: &StringArray) -> Arc<[Ustr]> {
+    let same = |held: &ArrayRef| {
+        Arc::ptr_eq(held, values_ref) || held.to_data().ptr_eq(&values_ref.to_data())
+    };
+    DICTIONARIES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, found)) = cache.0.iter().find(|(held, _)| same(held)) {
+            return found.clone();
+        }
+        let fresh: Arc<[Ustr]> = (0..values.len())
+            .map(|j| Ustr::from(values.value(j)))
+            .collect();
+        if cache.0.len() == DICTIONARIES_KEPT {
+            cache.0.remove(0);
+        }
+        cache.0.push((values_ref.clone(), fresh.clone()));
+        fresh
+    })
 }
 
 /// One value of a [`TextColumn`].
@@ -1161,9 +1202,7 @@ impl<'a> TextColumn<'a> {
             let values = downcast::<StringArray>(path, c, d.values().as_ref())?;
             return Ok(TextColumn::Dictionary {
                 keys: d.keys(),
-                values: (0..values.len())
-                    .map(|j| Ustr::from(values.value(j)))
-                    .collect(),
+                values: interned(d.values(), values),
             });
         }
         Ok(TextColumn::Plain(downcast::<StringArray>(path, c, a)?))
@@ -1196,7 +1235,7 @@ fn quoted(v: &str) -> String {
 /// The strings of list `i`; a null list or item is an error (value, why).
 fn strings(
     a: &ListArray,
-    values: &StringArray,
+    values: &TextColumn,
     i: usize,
 ) -> Result<Vec<Ustr>, (String, &'static str)> {
     if a.is_null(i) {
@@ -1205,12 +1244,9 @@ fn strings(
     let offsets = a.value_offsets();
     let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
     (start..end)
-        .map(|j| {
-            if values.is_null(j) {
-                Err(("null".into(), "null item in a list"))
-            } else {
-                Ok(Ustr::from(values.value(j)))
-            }
+        .map(|j| match values.get(j) {
+            None => Err(("null".into(), "null item in a list")),
+            Some(v) => Ok(v.interned()),
         })
         .collect()
 }
@@ -1221,7 +1257,7 @@ struct PolicyColumns<'a> {
     display_name: TextColumn<'a>,
     result: TextColumn<'a>,
     grants: &'a ListArray,
-    grant_values: &'a StringArray,
+    grant_values: TextColumn<'a>,
     satisfied: &'a UInt32Array,
     not_satisfied: &'a UInt32Array,
 }
@@ -1242,7 +1278,7 @@ impl<'a> PolicyColumns<'a> {
             id: TextColumn::new(path, c, child("id")?)?,
             display_name: TextColumn::new(path, c, child("display_name")?)?,
             result: TextColumn::new(path, c, child("result")?)?,
-            grant_values: downcast(path, c, grants.values().as_ref())?,
+            grant_values: TextColumn::new(path, c, grants.values().as_ref())?,
             grants,
             satisfied: downcast(path, c, child("conditions_satisfied")?)?,
             not_satisfied: downcast(path, c, child("conditions_not_satisfied")?)?,
@@ -1260,7 +1296,7 @@ impl<'a> PolicyColumns<'a> {
             id: text(&self.id, "applied_policies.id")?,
             display_name: text(&self.display_name, "applied_policies.display_name")?,
             result: text(&self.result, "applied_policies.result")?,
-            enforced_grant_controls: strings(self.grants, self.grant_values, j)
+            enforced_grant_controls: strings(self.grants, &self.grant_values, j)
                 .map_err(|(v, why)| ("applied_policies.enforced_grant_controls", v, why))?,
             conditions_satisfied: bits(self.satisfied),
             conditions_not_satisfied: bits(self.not_satisfied),
@@ -1478,14 +1514,18 @@ mod tests {
     }
 
     #[test]
-    fn parquet_reads_interned_columns_as_dictionaries_and_ids_as_strings() {
+    fn parquet_reads_interned_columns_and_lists_as_dictionaries_and_ids_as_strings() {
         let read = read_schema(&schema());
         let ty = |name: &str| read.field_with_name(name).unwrap().data_type().clone();
         assert_eq!(ty("user_id"), dictionary_type());
         assert_eq!(ty("device_trust_type"), dictionary_type());
         assert_eq!(ty("id"), DataType::Utf8);
         assert_eq!(ty("correlation_id"), DataType::Utf8);
-        assert_eq!(ty("audiences"), text_list_type());
+        let dictionary_list = |t: DataType| match t {
+            DataType::List(item) => *item.data_type() == dictionary_type(),
+            _ => false,
+        };
+        assert!(dictionary_list(ty("audiences")));
         let DataType::List(item) = ty("applied_policies") else {
             panic!("applied_policies is not a list")
         };
@@ -1501,6 +1541,7 @@ mod tests {
                 .clone()
         };
         assert_eq!(child("result"), dictionary_type());
+        assert!(dictionary_list(child("enforced_grant_controls")));
         assert_eq!(child("conditions_satisfied"), DataType::UInt32);
         // Names, nullability and the version metadata stay the file's.
         assert_eq!(read.metadata(), schema().metadata());

@@ -62,7 +62,7 @@ pub struct Affected {
     pub policies: Vec<Breakdown>,
 }
 
-fn app_label_str(s: &SignIn) -> &str {
+fn app_label_str(s: &SignIn) -> &'static str {
     let name = if s.app_display_name.is_empty() {
         &s.app_id
     } else {
@@ -91,14 +91,16 @@ pub(crate) fn count(counts: &mut BTreeMap<String, u64>, key: &str) {
 
 /// [`Affected`], built batch by batch from the replay's detail rows.
 pub struct AffectedAcc {
-    breakdowns: Vec<Breakdown>,
+    /// Per policy: counts by app, client app type, platform and country, keyed by interned
+    /// (static) text while counting.
+    breakdowns: Vec<[rustc_hash::FxHashMap<&'static str, u64>; 4]>,
     users: rustc_hash::FxHashMap<(usize, Ustr), UserRow>,
 }
 
 impl AffectedAcc {
     pub fn new(policies: usize) -> AffectedAcc {
         AffectedAcc {
-            breakdowns: vec![Breakdown::default(); policies],
+            breakdowns: (0..policies).map(|_| Default::default()).collect(),
             users: Default::default(),
         }
     }
@@ -113,17 +115,20 @@ impl AffectedAcc {
                 continue;
             };
             if let Some(b) = self.breakdowns.get_mut(r.policy) {
-                count(&mut b.apps, app_label_str(s));
-                count(&mut b.client_apps, s.client_app.as_str());
-                count(&mut b.platforms, s.platform.as_str());
-                count(
-                    &mut b.countries,
-                    if s.country.is_empty() {
-                        "(unknown)"
-                    } else {
-                        s.country.as_str()
-                    },
-                );
+                let country = if s.country.is_empty() {
+                    "(unknown)"
+                } else {
+                    s.country.as_str()
+                };
+                let keys = [
+                    app_label_str(s),
+                    s.client_app.as_str(),
+                    s.platform.as_str(),
+                    country,
+                ];
+                for (counts, k) in b.iter_mut().zip(keys) {
+                    *counts.entry(k).or_default() += 1;
+                }
             }
             if s.user_id.is_empty() {
                 continue;
@@ -165,9 +170,23 @@ impl AffectedAcc {
                 &b.user_id,
             ))
         });
+        let sorted = |m: rustc_hash::FxHashMap<&'static str, u64>| {
+            m.into_iter()
+                .map(|(k, n)| (k.to_owned(), n))
+                .collect::<BTreeMap<String, u64>>()
+        };
         Affected {
             users: rows,
-            policies: self.breakdowns,
+            policies: self
+                .breakdowns
+                .into_iter()
+                .map(|[apps, client_apps, platforms, countries]| Breakdown {
+                    apps: sorted(apps),
+                    client_apps: sorted(client_apps),
+                    platforms: sorted(platforms),
+                    countries: sorted(countries),
+                })
+                .collect(),
         }
     }
 }

@@ -296,6 +296,14 @@ pub struct Facts<'a> {
     locations_in: std::cell::Cell<u64>,
     /// `AllTrusted` for this sign-in, computed on first use.
     all_trusted: std::cell::Cell<Option<Tri>>,
+    /// The policy set the memo below is for (`PolicySet::memo_slots`).
+    set: &'a PolicySet,
+    /// Users and applications conditions by memo slot, computed on first use: bit i of
+    /// `*_known` set means slot i holds the check.
+    users_known: std::cell::Cell<u32>,
+    users_memo: [std::cell::Cell<Check>; MEMO_SLOTS],
+    apps_known: std::cell::Cell<u32>,
+    apps_memo: [std::cell::Cell<Check>; MEMO_SLOTS],
 }
 
 impl<'a> Facts<'a> {
@@ -336,6 +344,11 @@ impl<'a> Facts<'a> {
             locations_known: Default::default(),
             locations_in: Default::default(),
             all_trusted: Default::default(),
+            set: env.set,
+            users_known: Default::default(),
+            users_memo: Default::default(),
+            apps_known: Default::default(),
+            apps_memo: Default::default(),
         }
     }
 
@@ -863,6 +876,12 @@ pub fn evaluate(env: &Env, p: &CompiledPolicy, f: &Facts) -> Evaluation {
         }};
     }
 
+    // Conditions shared by several policies of the set are evaluated once per sign-in.
+    let slots = if std::ptr::eq(env.set, f.set) {
+        env.set.memo_slots_of(p)
+    } else {
+        MemoSlots::NONE
+    };
     // Subject: user policies never apply to workload sign-ins and vice versa (§2.2).
     if p.users.is_some() && p.workload.is_none() {
         step!(
@@ -870,13 +889,20 @@ pub fn evaluate(env: &Env, p: &CompiledPolicy, f: &Facts) -> Evaluation {
             if s.event_type.is_workload() {
                 Check::OtherSubject
             } else {
-                users_check(env, p, f)
+                memo(&f.users_known, &f.users_memo, slots.users, || {
+                    users_check(env, p, f)
+                })
             }
         );
     } else {
         step!(Condition::WorkloadIdentities, workload(p, s));
     }
-    step!(Condition::Application, applications(env, p, f));
+    step!(
+        Condition::Application,
+        memo(&f.apps_known, &f.apps_memo, slots.apps, || applications(
+            env, p, f
+        ))
+    );
     step!(Condition::ClientApps, client_apps(&p.client_app_types, s));
     step!(Condition::DevicePlatform, platforms(&p.platforms, s));
     step!(
@@ -947,6 +973,28 @@ pub fn evaluate(env: &Env, p: &CompiledPolicy, f: &Facts) -> Evaluation {
     out.why = why;
     out.control = control;
     out
+}
+
+/// A condition's check from its memo slot, computing and keeping it on first use.
+#[inline(always)]
+fn memo(
+    known: &std::cell::Cell<u32>,
+    memo: &[std::cell::Cell<Check>; MEMO_SLOTS],
+    slot: u8,
+    compute: impl FnOnce() -> Check,
+) -> Check {
+    let i = slot as usize;
+    let Some(cell) = memo.get(i) else {
+        return compute();
+    };
+    let bit = 1u32 << i;
+    if known.get() & bit != 0 {
+        return cell.get();
+    }
+    let c = compute();
+    cell.set(c);
+    known.set(known.get() | bit);
+    c
 }
 
 /// The grant stage of a policy that applies.

@@ -1231,7 +1231,8 @@ pub fn combine(set: &PolicySet, evals: &[Option<Evaluation>], kind: SetKind) -> 
     };
     for (i, (p, e)) in set.policies.iter().zip(evals).enumerate() {
         let Some(e) = e else { continue };
-        if !kind.includes(p.state) {
+        // Most policies do not apply: nothing to count, and no need to read the policy.
+        if e.impact == Impact::NotApplied || !kind.includes(p.state) {
             continue;
         }
         if e.impact == Impact::Indeterminate {

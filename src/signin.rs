@@ -76,6 +76,14 @@ impl Device {
     /// The device-filter `trustType` value for the logged join type (entra-semantics.md §2.2).
     pub fn filter_trust_type(&self) -> Option<&'static str> {
         let t = self.trust_type.as_str();
+        // The spellings logs carry, answered without scanning (the same answers as below).
+        match t {
+            "" => return None,
+            "Azure AD joined" | "Microsoft Entra joined" => return Some("AzureAD"),
+            "Azure AD registered" | "Microsoft Entra registered" => return Some("Workplace"),
+            "Hybrid Azure AD joined" | "Microsoft Entra hybrid joined" => return Some("ServerAD"),
+            _ => {}
+        }
         let has = |word: &str| {
             t.as_bytes()
                 .windows(word.len())

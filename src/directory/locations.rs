@@ -21,6 +21,9 @@ pub enum LocationKind {
     },
     Country {
         countries: BTreeSet<String>,
+        /// The same countries interned: the engine tests a sign-in's (interned) country with
+        /// one hash probe on its precomputed hash, not string comparisons down a tree.
+        symbols: ustr::UstrSet,
         include_unknown: bool,
         /// `authenticatorAppGps` cannot be replayed from logs.
         gps: bool,
@@ -107,7 +110,7 @@ impl NamedLocation {
                 }
             }
             "countrynamedlocation" => {
-                let countries = v
+                let countries: BTreeSet<String> = v
                     .get("countriesAndRegions")
                     .and_then(Value::as_array)
                     .into_iter()
@@ -115,9 +118,11 @@ impl NamedLocation {
                     .filter_map(Value::as_str)
                     .map(|c| c.trim().to_ascii_uppercase())
                     .collect();
+                let symbols = countries.iter().map(|c| ustr::Ustr::from(c)).collect();
                 let gps = s("countryLookupMethod").eq_ignore_ascii_case("authenticatorAppGps");
                 LocationKind::Country {
                     countries,
+                    symbols,
                     include_unknown: bool_of(v.get("includeUnknownCountriesAndRegions")),
                     gps,
                 }

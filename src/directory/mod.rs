@@ -109,6 +109,9 @@ pub struct Directory {
     /// The same users keyed by their id as a 128-bit number when it is a GUID (all real
     /// object ids): the per-sign-in look-up hashes one integer instead of 36 bytes.
     user_guid_index: FastMap<u128, UserIdx>,
+    /// The same users keyed by their interned key (trimmed, lower-cased id): a sign-in's
+    /// `user_id` is interned with its hash, so an exact hit costs one probe and no hashing.
+    user_sym_index: ustr::UstrMap<UserIdx>,
     upn_index: FastMap<String, UserIdx>,
     pub groups: Vec<Group>,
     group_index: FastMap<String, GroupIdx>,
@@ -116,7 +119,8 @@ pub struct Directory {
     role_assignments: Vec<(String, String)>,
     /// Role template ids per user, resolved (including role-assignable groups).
     user_roles: FastMap<UserIdx, Vec<String>>,
-    registration: FastMap<UserIdx, Registration>,
+    /// By `UserIdx` (a dense index, read once per sign-in).
+    registration: Vec<Option<Registration>>,
     risk: FastMap<UserIdx, Vec<RiskEvent>>,
     pub named_locations: Vec<NamedLocation>,
     location_index: FastMap<String, usize>,
@@ -199,8 +203,18 @@ impl Directory {
         if let Some(g) = parse_guid(&k) {
             self.user_guid_index.insert(g, i);
         }
+        self.user_sym_index.insert(crate::signin::Ustr::from(&k), i);
         self.user_index.insert(k, i);
         i
+    }
+
+    /// `user_by_id` for an interned id: the same answer, without parsing or hashing the id
+    /// when it is spelled as the directory keys it (trimmed, lower-case).
+    pub fn user_by_sym(&self, id: crate::signin::Ustr) -> Option<UserIdx> {
+        match self.user_sym_index.get(&id) {
+            Some(&i) => Some(i),
+            None => self.user_by_id(id.as_str()),
+        }
     }
 
     pub fn user_by_id(&self, id: &str) -> Option<UserIdx> {
@@ -246,7 +260,7 @@ impl Directory {
     }
 
     pub fn registration(&self, u: UserIdx) -> Option<Registration> {
-        self.registration.get(&u).copied()
+        self.registration.get(u as usize).copied().flatten()
     }
 
     pub fn roles_of(&self, u: UserIdx) -> &[String] {
@@ -420,13 +434,14 @@ impl Directory {
                     continue;
                 }
             };
-            self.registration.insert(
-                u,
-                Registration {
-                    is_mfa_registered: registered,
-                    is_mfa_capable: capable,
-                },
-            );
+            let slot = u as usize;
+            if self.registration.len() <= slot {
+                self.registration.resize(slot + 1, None);
+            }
+            self.registration[slot] = Some(Registration {
+                is_mfa_registered: registered,
+                is_mfa_capable: capable,
+            });
         }
     }
 

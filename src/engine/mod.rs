@@ -289,6 +289,21 @@ pub struct Facts<'a> {
     /// Bundle membership of the sign-in's resource, computed on first use (a bundle look-up
     /// hashes the id; 30 policies would hash it 30 times).
     bundles: [std::cell::Cell<Option<Membership>>; 2],
+    /// Named-location membership, computed on first use (several policies test the same
+    /// locations): bit i of `locations_known` set means bit i of `locations_in` answers for
+    /// `Directory::named_locations[i]` (i < 64; unknowns and later locations are not kept).
+    locations_known: std::cell::Cell<u64>,
+    locations_in: std::cell::Cell<u64>,
+    /// `AllTrusted` for this sign-in, computed on first use.
+    all_trusted: std::cell::Cell<Option<Tri>>,
+    /// The policy set the memo below is for (`PolicySet::memo_slots`).
+    set: &'a PolicySet,
+    /// Users and applications conditions by memo slot, computed on first use: bit i of
+    /// `*_known` set means slot i holds the check.
+    users_known: std::cell::Cell<u32>,
+    users_memo: [std::cell::Cell<Check>; MEMO_SLOTS],
+    apps_known: std::cell::Cell<u32>,
+    apps_memo: [std::cell::Cell<Check>; MEMO_SLOTS],
 }
 
 impl<'a> Facts<'a> {
@@ -296,7 +311,7 @@ impl<'a> Facts<'a> {
         let user = if s.user_id.is_empty() {
             None
         } else {
-            env.dir.user_by_id(&s.user_id)
+            env.dir.user_by_sym(s.user_id)
         };
         let member_of = env.set.member_of(user);
         let external = classify_external(env.dir, user, s);
@@ -326,6 +341,14 @@ impl<'a> Facts<'a> {
             mfa_done: s.mfa_satisfied || session_mfa,
             registration_clock,
             bundles: Default::default(),
+            locations_known: Default::default(),
+            locations_in: Default::default(),
+            all_trusted: Default::default(),
+            set: env.set,
+            users_known: Default::default(),
+            users_memo: Default::default(),
+            apps_known: Default::default(),
+            apps_memo: Default::default(),
         }
     }
 
@@ -377,6 +400,8 @@ pub fn classify_external(dir: &Directory, user: Option<UserIdx>, s: &SignIn) -> 
     let home = s.home_tenant_id.as_str();
     let resource = s.resource_tenant_id.as_str();
     let foreign = match (home.is_empty(), resource.is_empty()) {
+        // Interned: the same symbol is the same text (the usual case, no byte compare).
+        (false, false) if s.home_tenant_id == s.resource_tenant_id => Some(false),
         (false, false) => Some(!home.eq_ignore_ascii_case(resource)),
         _ => None,
     };
@@ -408,41 +433,48 @@ enum Tri {
 
 /// Include-then-exclude over two entry lists. An exclusion that holds decides even when the
 /// include side is unknown: exclude beats include (§2.1).
-fn include_exclude<T>(
-    include: &[Entry<T>],
-    exclude: &[Entry<T>],
-    mut test: impl FnMut(&T) -> Tri,
-) -> Check {
-    let mut include_unknown = None;
-    let mut matched = None;
-    for (i, e) in include.iter().enumerate() {
-        match test(&e.target) {
-            Tri::Yes => {
-                matched = Some(i as u16);
-                break;
+///
+/// A macro, not a function taking a closure: the entry test is expanded in place, so the
+/// per-entry match is not an out-of-line call (users, applications and locations are tested on
+/// every evaluation).
+macro_rules! include_exclude {
+    ($include:expr, $exclude:expr, |$r:ident| $test:expr) => {
+        'decided: {
+            let mut include_unknown: Option<Missing> = None;
+            let mut matched: Option<u16> = None;
+            for (i, e) in $include.iter().enumerate() {
+                let $r = &e.target;
+                match $test {
+                    Tri::Yes => {
+                        matched = Some(i as u16);
+                        break;
+                    }
+                    Tri::Unknown(m) => include_unknown = include_unknown.or(Some(m)),
+                    Tri::No => {}
+                }
             }
-            Tri::Unknown(m) => include_unknown = include_unknown.or(Some(m)),
-            Tri::No => {}
+            if matched.is_none() && include_unknown.is_none() {
+                break 'decided Check::NotMatched;
+            }
+            let mut exclude_unknown: Option<Missing> = None;
+            for (j, e) in $exclude.iter().enumerate() {
+                let $r = &e.target;
+                match $test {
+                    Tri::Yes => break 'decided Check::Excluded(Some(j as u16)),
+                    Tri::Unknown(m) => exclude_unknown = exclude_unknown.or(Some(m)),
+                    Tri::No => {}
+                }
+            }
+            match (matched, include_unknown.or(exclude_unknown)) {
+                (Some(i), None) => Check::Matched(Some(i)),
+                (_, Some(m)) => Check::Unknown(m),
+                (None, None) => Check::NotMatched,
+            }
         }
-    }
-    if matched.is_none() && include_unknown.is_none() {
-        return Check::NotMatched;
-    }
-    let mut exclude_unknown = None;
-    for (j, e) in exclude.iter().enumerate() {
-        match test(&e.target) {
-            Tri::Yes => return Check::Excluded(Some(j as u16)),
-            Tri::Unknown(m) => exclude_unknown = exclude_unknown.or(Some(m)),
-            Tri::No => {}
-        }
-    }
-    match (matched, include_unknown.or(exclude_unknown)) {
-        (Some(i), None) => Check::Matched(Some(i)),
-        (_, Some(m)) => Check::Unknown(m),
-        (None, None) => Check::NotMatched,
-    }
+    };
 }
 
+#[inline(always)]
 fn user_ref(env: &Env, f: &Facts, r: &UserRef) -> Tri {
     match r {
         UserRef::All => Tri::Yes,
@@ -502,6 +534,7 @@ fn bool_tri(b: bool) -> Tri {
     }
 }
 
+#[inline(always)]
 fn app_ref(env: &Env, f: &Facts, target: Ustr, r: &AppRef) -> Tri {
     match r {
         AppRef::All => Tri::Yes,
@@ -534,7 +567,7 @@ fn applications(env: &Env, p: &CompiledPolicy, f: &Facts) -> Check {
     // Several audiences: the policy applies when some audience is included and not excluded.
     let mut best = Check::NotMatched;
     for t in s.targets() {
-        let c = include_exclude(&a.include, &a.exclude, |r| app_ref(env, f, *t, r));
+        let c = include_exclude!(a.include, a.exclude, |r| app_ref(env, f, *t, r));
         match c {
             Check::Matched(_) => return c,
             Check::Unknown(_) => best = c,
@@ -587,76 +620,107 @@ fn platforms(p: &Option<PlatformsCondition>, s: &SignIn) -> Check {
     Check::Matched(None)
 }
 
-fn location_ref(env: &Env, s: &SignIn, r: &LocationRef) -> Tri {
-    let ip = s.ip_address;
+#[inline]
+fn location_ref(env: &Env, f: &Facts, r: &LocationRef) -> Tri {
+    let s = f.signin;
     match r {
         LocationRef::All => Tri::Yes,
         LocationRef::AllTrusted => {
-            let Some(ip) = ip else {
-                return Tri::Unknown(Missing::IpAddress);
-            };
-            let mut unknown = None;
-            for loc in &env.dir.named_locations {
-                match &loc.kind {
-                    LocationKind::Ip {
-                        trusted: true,
-                        v4,
-                        v6,
-                    } if crate::directory::locations::ip_in(v4, v6, ip) => return Tri::Yes,
-                    LocationKind::CompliantNetwork => match s.through_global_secure_access {
-                        Some(true) => return Tri::Yes,
-                        Some(false) => {}
-                        None => unknown = Some(Missing::CompliantNetwork),
-                    },
-                    _ => {}
-                }
+            if let Some(t) = f.all_trusted.get() {
+                return t;
             }
-            if env.dir.mfa_trusted_ips.contains(ip) {
-                return Tri::Yes;
-            }
-            if !env.dir.provided.named_locations {
-                // Without namedLocations.json the tenant's trusted ranges are not known.
-                unknown = unknown.or(Some(Missing::NamedLocations));
-            }
-            unknown.map(Tri::Unknown).unwrap_or(Tri::No)
+            let t = all_trusted(env, s);
+            f.all_trusted.set(Some(t));
+            t
         }
         LocationRef::Named(i) => {
-            let Some(loc) = env.dir.named_locations.get(*i) else {
-                return Tri::Unknown(Missing::NamedLocation);
-            };
-            match &loc.kind {
-                LocationKind::Ip { v4, v6, .. } => match ip {
-                    Some(ip) => bool_tri(crate::directory::locations::ip_in(v4, v6, ip)),
-                    None => Tri::Unknown(Missing::IpAddress),
-                },
-                LocationKind::Country { gps: true, .. } => Tri::Unknown(Missing::GpsCountry),
-                LocationKind::Country {
-                    countries,
-                    include_unknown,
-                    ..
-                } => {
-                    if s.country.is_empty() {
-                        bool_tri(*include_unknown)
-                    } else {
-                        bool_tri(countries.contains(s.country.as_str()))
-                    }
-                }
-                LocationKind::CompliantNetwork => match s.through_global_secure_access {
-                    Some(b) => bool_tri(b),
-                    None => Tri::Unknown(Missing::CompliantNetwork),
-                },
+            let i = *i;
+            let bit = if i < 64 { 1u64 << i } else { 0 };
+            if f.locations_known.get() & bit != 0 {
+                return bool_tri(f.locations_in.get() & bit != 0);
             }
+            let t = named_location(env, s, i);
+            match t {
+                Tri::Yes => {
+                    f.locations_known.set(f.locations_known.get() | bit);
+                    f.locations_in.set(f.locations_in.get() | bit);
+                }
+                Tri::No => f.locations_known.set(f.locations_known.get() | bit),
+                // Unknowns are cheap to find again; not cached.
+                Tri::Unknown(_) => {}
+            }
+            t
         }
         LocationRef::MfaTrustedIps => {
             if env.dir.mfa_trusted_ips.is_empty() {
                 return Tri::Unknown(Missing::MfaTrustedIps);
             }
-            match ip {
+            match s.ip_address {
                 Some(ip) => bool_tri(env.dir.mfa_trusted_ips.contains(ip)),
                 None => Tri::Unknown(Missing::IpAddress),
             }
         }
         LocationRef::Missing => Tri::Unknown(Missing::NamedLocation),
+    }
+}
+
+/// `AllTrusted`: a trusted IP location, the compliant network, or the MFA trusted IPs.
+fn all_trusted(env: &Env, s: &SignIn) -> Tri {
+    let Some(ip) = s.ip_address else {
+        return Tri::Unknown(Missing::IpAddress);
+    };
+    let mut unknown = None;
+    for loc in &env.dir.named_locations {
+        match &loc.kind {
+            LocationKind::Ip {
+                trusted: true,
+                v4,
+                v6,
+            } if crate::directory::locations::ip_in(v4, v6, ip) => return Tri::Yes,
+            LocationKind::CompliantNetwork => match s.through_global_secure_access {
+                Some(true) => return Tri::Yes,
+                Some(false) => {}
+                None => unknown = Some(Missing::CompliantNetwork),
+            },
+            _ => {}
+        }
+    }
+    if env.dir.mfa_trusted_ips.contains(ip) {
+        return Tri::Yes;
+    }
+    if !env.dir.provided.named_locations {
+        // Without namedLocations.json the tenant's trusted ranges are not known.
+        unknown = unknown.or(Some(Missing::NamedLocations));
+    }
+    unknown.map(Tri::Unknown).unwrap_or(Tri::No)
+}
+
+/// Whether the sign-in is in `Directory::named_locations[i]`.
+fn named_location(env: &Env, s: &SignIn, i: usize) -> Tri {
+    let Some(loc) = env.dir.named_locations.get(i) else {
+        return Tri::Unknown(Missing::NamedLocation);
+    };
+    match &loc.kind {
+        LocationKind::Ip { v4, v6, .. } => match s.ip_address {
+            Some(ip) => bool_tri(crate::directory::locations::ip_in(v4, v6, ip)),
+            None => Tri::Unknown(Missing::IpAddress),
+        },
+        LocationKind::Country { gps: true, .. } => Tri::Unknown(Missing::GpsCountry),
+        LocationKind::Country {
+            symbols,
+            include_unknown,
+            ..
+        } => {
+            if s.country.is_empty() {
+                bool_tri(*include_unknown)
+            } else {
+                bool_tri(symbols.contains(&s.country))
+            }
+        }
+        LocationKind::CompliantNetwork => match s.through_global_secure_access {
+            Some(b) => bool_tri(b),
+            None => Tri::Unknown(Missing::CompliantNetwork),
+        },
     }
 }
 
@@ -760,7 +824,7 @@ fn workload(p: &CompiledPolicy, s: &SignIn) -> Check {
         return Check::OtherSubject;
     }
     let sp = s.service_principal_id.to_ascii_lowercase();
-    include_exclude(&w.include, &w.exclude, |r| match r {
+    include_exclude!(w.include, w.exclude, |r| match r {
         ServicePrincipalRef::AllInTenant => Tri::Yes,
         ServicePrincipalRef::Id(id) => bool_tri(*id == sp),
     })
@@ -784,35 +848,40 @@ pub fn not_evaluated(s: &SignIn) -> Option<&'static str> {
 /// break-glass checks ask of every policy.
 pub fn users_check(env: &Env, p: &CompiledPolicy, f: &Facts) -> Check {
     match &p.users {
-        Some(u) => include_exclude(&u.include, &u.exclude, |r| user_ref(env, f, r)),
+        Some(u) => include_exclude!(u.include, u.exclude, |r| user_ref(env, f, r)),
         None => Check::NotMatched,
     }
 }
 
 pub fn evaluate(env: &Env, p: &CompiledPolicy, f: &Facts) -> Evaluation {
     let s = f.signin;
-    let mut trace = [Check::Skipped; CONDITIONS];
+    // One value, filled in place and returned from every exit (no copy of the trace per exit).
+    let mut out = Evaluation {
+        applies: Some(false),
+        impact: Impact::NotApplied,
+        why: Why::NotApplied,
+        control: None,
+        trace: [Check::Skipped; CONDITIONS],
+    };
     let mut unknown: Option<Missing> = None;
     macro_rules! step {
         ($cond:expr, $check:expr) => {{
             let c: Check = $check;
-            trace[$cond as usize] = c;
+            out.trace[$cond as usize] = c;
             match c {
-                Check::NotMatched | Check::Excluded(_) | Check::OtherSubject => {
-                    return Evaluation {
-                        applies: Some(false),
-                        impact: Impact::NotApplied,
-                        why: Why::NotApplied,
-                        control: None,
-                        trace,
-                    }
-                }
+                Check::NotMatched | Check::Excluded(_) | Check::OtherSubject => return out,
                 Check::Unknown(m) => unknown = unknown.or(Some(m)),
                 _ => {}
             }
         }};
     }
 
+    // Conditions shared by several policies of the set are evaluated once per sign-in.
+    let slots = if std::ptr::eq(env.set, f.set) {
+        env.set.memo_slots_of(p)
+    } else {
+        MemoSlots::NONE
+    };
     // Subject: user policies never apply to workload sign-ins and vice versa (§2.2).
     if p.users.is_some() && p.workload.is_none() {
         step!(
@@ -820,20 +889,27 @@ pub fn evaluate(env: &Env, p: &CompiledPolicy, f: &Facts) -> Evaluation {
             if s.event_type.is_workload() {
                 Check::OtherSubject
             } else {
-                users_check(env, p, f)
+                memo(&f.users_known, &f.users_memo, slots.users, || {
+                    users_check(env, p, f)
+                })
             }
         );
     } else {
         step!(Condition::WorkloadIdentities, workload(p, s));
     }
-    step!(Condition::Application, applications(env, p, f));
+    step!(
+        Condition::Application,
+        memo(&f.apps_known, &f.apps_memo, slots.apps, || applications(
+            env, p, f
+        ))
+    );
     step!(Condition::ClientApps, client_apps(&p.client_app_types, s));
     step!(Condition::DevicePlatform, platforms(&p.platforms, s));
     step!(
         Condition::Location,
         match &p.locations {
             None => Check::NotConfigured,
-            Some(l) => include_exclude(&l.include, &l.exclude, |r| location_ref(env, s, r)),
+            Some(l) => include_exclude!(l.include, l.exclude, |r| location_ref(env, f, r)),
         }
     );
     step!(
@@ -886,22 +962,39 @@ pub fn evaluate(env: &Env, p: &CompiledPolicy, f: &Facts) -> Evaluation {
         );
     }
     if let Some(m) = unknown {
-        return Evaluation {
-            applies: None,
-            impact: Impact::Indeterminate,
-            why: Why::Indeterminate(m),
-            control: None,
-            trace,
-        };
+        out.applies = None;
+        out.impact = Impact::Indeterminate;
+        out.why = Why::Indeterminate(m);
+        return out;
     }
     let (impact, why, control) = grant(env.apps, p, f);
-    Evaluation {
-        applies: Some(true),
-        impact,
-        why,
-        control,
-        trace,
+    out.applies = Some(true);
+    out.impact = impact;
+    out.why = why;
+    out.control = control;
+    out
+}
+
+/// A condition's check from its memo slot, computing and keeping it on first use.
+#[inline(always)]
+fn memo(
+    known: &std::cell::Cell<u32>,
+    memo: &[std::cell::Cell<Check>; MEMO_SLOTS],
+    slot: u8,
+    compute: impl FnOnce() -> Check,
+) -> Check {
+    let i = slot as usize;
+    let Some(cell) = memo.get(i) else {
+        return compute();
+    };
+    let bit = 1u32 << i;
+    if known.get() & bit != 0 {
+        return cell.get();
     }
+    let c = compute();
+    cell.set(c);
+    known.set(known.get() | bit);
+    c
 }
 
 /// The grant stage of a policy that applies.
@@ -1138,7 +1231,8 @@ pub fn combine(set: &PolicySet, evals: &[Option<Evaluation>], kind: SetKind) -> 
     };
     for (i, (p, e)) in set.policies.iter().zip(evals).enumerate() {
         let Some(e) = e else { continue };
-        if !kind.includes(p.state) {
+        // Most policies do not apply: nothing to count, and no need to read the policy.
+        if e.impact == Impact::NotApplied || !kind.includes(p.state) {
             continue;
         }
         if e.impact == Impact::Indeterminate {

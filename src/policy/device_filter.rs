@@ -355,6 +355,9 @@ fn compare(actual: PropertyValue<'_>, op: Op, value: &Value) -> Option<bool> {
         PropertyValue::Bool(b) => if b { "True" } else { "False" }.into(),
         PropertyValue::Str(s) => s.into(),
     };
+    if let Some(positive) = compare_ascii(&text, op, value) {
+        return Some(positive != op.negative());
+    }
     let lower = text.to_lowercase();
     let positive = match (op, value) {
         (_, Value::Null) => false, // a non-null value is never null: `-ne null` → true below
@@ -369,6 +372,30 @@ fn compare(actual: PropertyValue<'_>, op: Op, value: &Value) -> Option<bool> {
         _ => false,
     };
     Some(positive != op.negative())
+}
+
+/// `compare`'s positive test without allocating, when the logged text and the rule's string are
+/// ASCII (device ids, trust types, OS names): ASCII case folding is what `to_lowercase` does to
+/// ASCII. `None`: not ASCII, or an operator this does not cover (the general path decides).
+fn compare_ascii(text: &str, op: Op, value: &Value) -> Option<bool> {
+    if !text.is_ascii() {
+        return None;
+    }
+    let t = text.as_bytes();
+    match (op, value) {
+        (_, Value::Bool(b)) => Some(text.eq_ignore_ascii_case(if *b { "true" } else { "false" })),
+        (_, Value::Str(v)) if !v.is_ascii() => None,
+        (Op::Eq | Op::Ne, Value::Str(v)) => Some(text.eq_ignore_ascii_case(v)),
+        (Op::StartsWith | Op::NotStartsWith, Value::Str(v)) => {
+            let v = v.as_bytes();
+            Some(t.len() >= v.len() && t[..v.len()].eq_ignore_ascii_case(v))
+        }
+        (Op::EndsWith | Op::NotEndsWith, Value::Str(v)) => {
+            let v = v.as_bytes();
+            Some(t.len() >= v.len() && t[t.len() - v.len()..].eq_ignore_ascii_case(v))
+        }
+        _ => None,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -219,6 +219,79 @@ pub struct PolicySet {
     /// Per directory user (by `UserIdx`): groups and roles the policies reference.
     pub member_of: Vec<MemberOf>,
     pub findings: Vec<Finding>,
+    /// Per policy as `build` left them: its slots in the engine's per-sign-in memo
+    /// (`engine::Facts`), with the address of its `id` text. Policies whose users (or
+    /// applications) conditions test the same entries share a slot, so the condition is
+    /// evaluated once per sign-in, not once per policy. `memo_slots_of` gives a policy its
+    /// slots only while it is still the one `build` put at that index (`run --policy`
+    /// removes policies from a built set). A built policy's conditions must not be changed
+    /// in place.
+    memo_slots: Vec<(usize, MemoSlots)>,
+}
+
+/// Slots of a policy's conditions in the per-sign-in memo; `NO_SLOT`: not memoized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoSlots {
+    pub users: u8,
+    pub apps: u8,
+}
+
+/// Distinct conditions memoized per kind (the rest are evaluated every time).
+pub const MEMO_SLOTS: usize = 32;
+pub const NO_SLOT: u8 = u8::MAX;
+
+impl MemoSlots {
+    pub const NONE: MemoSlots = MemoSlots {
+        users: NO_SLOT,
+        apps: NO_SLOT,
+    };
+}
+
+/// Entry lists with the same targets in the same order (what evaluation reads; the JSON
+/// pointers and raw text only name them in traces).
+fn same_targets<T: PartialEq>(a: &[Entry<T>], b: &[Entry<T>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.target == y.target)
+}
+
+fn slot_of<'a, T>(seen: &mut Vec<&'a T>, x: &'a T, same: impl Fn(&T, &T) -> bool) -> u8 {
+    if let Some(i) = seen.iter().position(|s| same(s, x)) {
+        return i as u8;
+    }
+    if seen.len() < MEMO_SLOTS {
+        seen.push(x);
+        (seen.len() - 1) as u8
+    } else {
+        NO_SLOT
+    }
+}
+
+fn memo_slots(policies: &[CompiledPolicy]) -> Vec<(usize, MemoSlots)> {
+    let mut users: Vec<&UsersCondition> = Vec::new();
+    let mut apps: Vec<&AppsCondition> = Vec::new();
+    policies
+        .iter()
+        .map(|p| {
+            if p.id.is_empty() {
+                // Every empty `id` has the same (dangling) address: not told apart, not kept.
+                return (0, MemoSlots::NONE);
+            }
+            let slots = MemoSlots {
+                users: match &p.users {
+                    Some(u) => slot_of(&mut users, u, |a, b| {
+                        same_targets(&a.include, &b.include) && same_targets(&a.exclude, &b.exclude)
+                    }),
+                    None => NO_SLOT,
+                },
+                apps: slot_of(&mut apps, &p.apps, |a, b| {
+                    same_targets(&a.include, &b.include)
+                        && same_targets(&a.exclude, &b.exclude)
+                        && same_targets(&a.user_actions, &b.user_actions)
+                        && same_targets(&a.auth_contexts, &b.auth_contexts)
+                }),
+            };
+            (p.id.as_ptr() as usize, slots)
+        })
+        .collect()
 }
 
 /// Options for building a policy set.
@@ -315,7 +388,23 @@ impl PolicySet {
         set.findings.sort();
         set.findings.dedup();
         set.member_of = member_of(&set.symbols, dir);
+        set.memo_slots = memo_slots(&set.policies);
         set
+    }
+
+    /// The memo slots of `p` when it is one of this set's policies (by address) and the one
+    /// `build` put at that index (its `id` text is the same allocation), else none.
+    pub fn memo_slots_of(&self, p: &CompiledPolicy) -> MemoSlots {
+        let size = std::mem::size_of::<CompiledPolicy>();
+        let offset =
+            (p as *const CompiledPolicy as usize).wrapping_sub(self.policies.as_ptr() as usize);
+        let i = offset / size;
+        match (self.policies.get(i), self.memo_slots.get(i)) {
+            (Some(q), Some(&(id, slots))) if std::ptr::eq(q, p) && id == p.id.as_ptr() as usize => {
+                slots
+            }
+            _ => MemoSlots::NONE,
+        }
     }
 
     /// The findings that stop a run: errors, and unsupported fields unless allowed.

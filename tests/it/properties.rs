@@ -1,7 +1,7 @@
 //! Invariants of evaluation and combination over generated policies and sign-ins, against one
 //! small directory that has every kind of fact the conditions read.
 
-use ca_replay::engine::{combine, Outcome, SetKind};
+use ca_replay::engine::{combine, evaluate, Facts, Outcome, SetKind};
 use ca_replay::policy::BuildOptions;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -432,6 +432,59 @@ proptest! {
                     now.impact.severity() >= was.impact.severity() && now.indeterminate >= was.indeterminate,
                     "{} set, sign-in {}: {:?} -> {:?}", set, i + 1, was, now
                 );
+            }
+        }
+    }
+}
+
+proptest! {
+    /// The engine's per-sign-in memo (conditions shared by several policies are evaluated once,
+    /// `PolicySet::memo_slots`) never changes an evaluation: each policy of the set, evaluated
+    /// with one `Facts` shared by all of them, gives what a copy of it from outside the set
+    /// (never memoized) gives with a fresh `Facts`.
+    #[test]
+    fn the_per_sign_in_memo_never_changes_an_evaluation(
+        policies in proptest::collection::vec(policy(any_state()), 1..6),
+        x in exclusion(),
+        signins in proptest::collection::vec(signin(), 1..10),
+    ) {
+        // Twins and narrowed copies, so that policies share conditions and differ in others.
+        let mut all = policies.clone();
+        all.extend(policies.iter().cloned());
+        for p in &policies {
+            let mut narrowed = p.clone();
+            add_exclusion(&mut narrowed, &x);
+            all.push(narrowed);
+        }
+        let all = with_ids(&all);
+        let case = json!({"directory": directory(), "policies": all, "signins": signins});
+        let options = BuildOptions::default();
+        let tenant = common::tenant(&case, options);
+        prop_assume!(tenant.set.blocking_findings(options).is_empty());
+        let signins = common::signins(&case);
+        let clocks = std::collections::HashMap::new();
+        let env = tenant.env(&clocks);
+        let outside: Vec<_> = tenant.set.policies.to_vec();
+        for s in &signins {
+            let shared = Facts::prepare(&env, s, false);
+            for (p, q) in tenant.set.policies.iter().zip(&outside) {
+                let memoized = evaluate(&env, p, &shared);
+                let fresh = evaluate(&env, q, &Facts::prepare(&env, s, false));
+                prop_assert_eq!(memoized, fresh, "policy {} on {}", p.id, s.id);
+            }
+        }
+        // Policies removed after the set was built (`run --policy`): the rest move down.
+        let mut tenant = tenant;
+        let drop = tenant.set.policies[0].id.clone();
+        tenant.set.policies.retain(|p| p.id != drop);
+        let env = tenant.env(&clocks);
+        for s in &signins {
+            let shared = Facts::prepare(&env, s, false);
+            for p in &tenant.set.policies {
+                let q = outside.iter().find(|q| q.id == p.id).expect("kept policy");
+                let memoized = evaluate(&env, p, &shared);
+                let fresh = evaluate(&env, q, &Facts::prepare(&env, s, false));
+                prop_assert_eq!(memoized, fresh, "after retain: policy {} on {}", p.id, s.id);
             }
         }
     }

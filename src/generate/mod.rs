@@ -601,11 +601,83 @@ const TRAVEL: [(&str, &str); 6] = [
     ("BE", "Brussels"),
 ];
 
+/// `s` interned, once per thread: a look-up by address instead of hashing the text under the
+/// interner's lock (the model sets some 30 such fields per sign-in).
+fn sym(s: &'static str) -> Ustr {
+    thread_local! {
+        static SYMS: std::cell::RefCell<rustc_hash::FxHashMap<(usize, usize), Ustr>> =
+            Default::default();
+    }
+    SYMS.with(|m| {
+        *m.borrow_mut()
+            .entry((s.as_ptr() as usize, s.len()))
+            .or_insert_with(|| Ustr::from(s))
+    })
+}
+
+/// A generated user's text as the sign-ins record it, interned once.
+struct UserSyms {
+    id: Ustr,
+    upn: Ustr,
+    display_name: Ustr,
+    home_tenant: Ustr,
+    /// The laptop's device id and display name (empty when it is not registered).
+    laptop: (Ustr, Ustr),
+    /// The phone's device id and display name (empty when it is not registered).
+    phone: (Ustr, Ustr),
+}
+
+impl UserSyms {
+    fn new(u: &GenUser) -> UserSyms {
+        UserSyms {
+            id: Ustr::from(&u.id),
+            upn: Ustr::from(&u.upn),
+            display_name: Ustr::from(&u.display_name),
+            home_tenant: Ustr::from(&u.home_tenant),
+            laptop: u
+                .laptop
+                .as_ref()
+                .map(|l| {
+                    let name = if l.device_id.is_empty() {
+                        Ustr::default()
+                    } else {
+                        Ustr::from(&l.name)
+                    };
+                    (Ustr::from(&l.device_id), name)
+                })
+                .unwrap_or_default(),
+            phone: match &u.phone {
+                Some((_, Some((id, _)))) => (
+                    Ustr::from(id),
+                    Ustr::from(&format!("{}'s phone", u.display_name)),
+                ),
+                _ => Default::default(),
+            },
+        }
+    }
+}
+
+/// Operating systems of sign-ins from unknown devices.
+const UNKNOWN_OS: [&str; 6] = [
+    "Windows10",
+    "MacOs",
+    "Ios 17.6.1",
+    "Android 14",
+    "Linux",
+    "",
+];
+
 /// Everything a chunk needs to draw sign-ins: read-only, shared by the threads.
 struct Model<'a> {
     users: &'a [GenUser],
+    user_syms: Vec<UserSyms>,
     cumulative: Vec<f64>,
-    service_principals: &'a [(String, String)],
+    /// The service principals' ids and names, interned.
+    sp_syms: Vec<(Ustr, Ustr)>,
+    /// An empty sign-in, cloned for each new one (`SignIn::default` interns every empty field).
+    blank: SignIn,
+    /// `Platform::detect` of the (operating system, user agent) pairs the model writes.
+    platforms: rustc_hash::FxHashMap<(Ustr, Ustr), Platform>,
     tenant: &'a Tenant,
     clocks: std::collections::HashMap<String, i64>,
     /// Per policy of the set: its id (lower-cased), name and grant names as the log records
@@ -624,10 +696,31 @@ impl<'a> Model<'a> {
                 acc
             })
             .collect();
+        // Every operating system and user agent the model can write, for `platforms`.
+        let mut systems: Vec<&str> = UNKNOWN_OS.to_vec();
+        for u in &built.users {
+            systems.extend(u.laptop.as_ref().map(|l| l.os));
+            systems.extend(u.phone.as_ref().map(|(os, _)| *os));
+        }
+        let mut platforms = rustc_hash::FxHashMap::default();
+        for os in systems {
+            for agent in ["", user_agent(os)] {
+                platforms
+                    .entry((Ustr::from(os), Ustr::from(agent)))
+                    .or_insert_with(|| Platform::detect(os, agent));
+            }
+        }
         Model {
             users: &built.users,
+            user_syms: built.users.iter().map(UserSyms::new).collect(),
             cumulative,
-            service_principals: &built.service_principals,
+            sp_syms: built
+                .service_principals
+                .iter()
+                .map(|(id, name)| (Ustr::from(id), Ustr::from(name)))
+                .collect(),
+            blank: SignIn::default(),
+            platforms,
             tenant,
             clocks: Default::default(),
             recorded: tenant
@@ -645,11 +738,15 @@ impl<'a> Model<'a> {
         }
     }
 
-    fn pick_user(&self, r: &mut Rng) -> &'a GenUser {
+    /// A user, by activity: the user and its interned text.
+    fn pick_user(&self, r: &mut Rng) -> (&'a GenUser, &UserSyms) {
         let total = self.cumulative.last().copied().unwrap_or(1.0);
         let x = r.unit() * total;
-        let i = self.cumulative.partition_point(|c| *c <= x);
-        &self.users[i.min(self.users.len() - 1)]
+        let i = self
+            .cumulative
+            .partition_point(|c| *c <= x)
+            .min(self.users.len() - 1);
+        (&self.users[i], &self.user_syms[i])
     }
 
     /// One sign-in at time `t`: an attempt, then what enforcement made of it.
@@ -663,13 +760,19 @@ impl<'a> Model<'a> {
         s.correlation_id = r.guid();
         s.created_at = Utc.timestamp_opt(t, 0).single().unwrap_or_default();
         s.client_app = ClientApp::from_client_app_used(&s.client_app_used);
-        s.platform = Platform::detect(&s.device.operating_system, &s.user_agent);
+        s.platform = match self
+            .platforms
+            .get(&(s.device.operating_system, s.user_agent))
+        {
+            Some(p) => *p,
+            None => Platform::detect(&s.device.operating_system, &s.user_agent),
+        };
         self.enforce(r, &mut s);
         s
     }
 
     fn workload_signin(&self, r: &mut Rng) -> SignIn {
-        let (sp, name) = r.pick(self.service_principals);
+        let (sp, name) = *r.pick(&self.sp_syms);
         let managed = r.chance(0.2);
         SignIn {
             event_type: if managed {
@@ -677,48 +780,48 @@ impl<'a> Model<'a> {
             } else {
                 EventType::ServicePrincipal
             },
-            service_principal_id: Ustr::from(sp),
-            app_id: Ustr::from(sp),
-            app_display_name: Ustr::from(name),
-            resource_id: "00000003-0000-0000-c000-000000000000".into(),
-            resource_display_name: "Microsoft Graph".into(),
-            resource_tenant_id: TENANT_ID.into(),
-            home_tenant_id: TENANT_ID.into(),
+            service_principal_id: sp,
+            app_id: sp,
+            app_display_name: name,
+            resource_id: sym("00000003-0000-0000-c000-000000000000"),
+            resource_display_name: sym("Microsoft Graph"),
+            resource_tenant_id: sym(TENANT_ID),
+            home_tenant_id: sym(TENANT_ID),
             ip_address: Some(IpAddr::V4(Ipv4Addr::new(
                 20,
                 50,
                 r.below(255) as u8,
                 1 + r.below(250) as u8,
             ))),
-            country: "NL".into(),
-            ..SignIn::default()
+            country: sym("NL"),
+            ..self.blank.clone()
         }
     }
 
     fn user_signin(&self, r: &mut Rng) -> SignIn {
-        let u = self.pick_user(r);
+        let (u, us) = self.pick_user(r);
         let mut s = SignIn {
-            user_id: Ustr::from(&u.id),
-            user_principal_name: Ustr::from(&u.upn),
-            user_display_name: Ustr::from(&u.display_name),
-            home_tenant_id: Ustr::from(&u.home_tenant),
-            resource_tenant_id: TENANT_ID.into(),
+            user_id: us.id,
+            user_principal_name: us.upn,
+            user_display_name: us.display_name,
+            home_tenant_id: us.home_tenant,
+            resource_tenant_id: sym(TENANT_ID),
             user_type: if matches!(u.kind, Kind::Guest | Kind::InternalGuest) {
-                "guest".into()
+                sym("guest")
             } else {
-                "member".into()
+                sym("member")
             },
             cross_tenant_access_type: if matches!(u.kind, Kind::Guest | Kind::ExternalMember) {
-                "b2bCollaboration".into()
+                sym("b2bCollaboration")
             } else {
-                "none".into()
+                sym("none")
             },
-            ..SignIn::default()
+            ..self.blank.clone()
         };
         // What and how: a legacy protocol tail, mostly from service accounts.
         let legacy_p = if u.kind == Kind::Service { 0.45 } else { 0.01 };
         let app = if r.chance(legacy_p) {
-            s.client_app_used = (*r.pick(&LEGACY)).into();
+            s.client_app_used = sym(*r.pick(&LEGACY));
             &APPS[0]
         } else {
             let mut i = r.weighted(&APP_WEIGHTS);
@@ -730,21 +833,21 @@ impl<'a> Model<'a> {
             }
             let a = &APPS[i];
             s.client_app_used = match a.client {
-                ClientKind::Browser => "Browser".into(),
-                ClientKind::Native => "Mobile Apps and Desktop clients".into(),
+                ClientKind::Browser => sym("Browser"),
+                ClientKind::Native => sym("Mobile Apps and Desktop clients"),
             };
             a
         };
-        s.app_id = app.app_id.into();
-        s.app_display_name = app.app_name.into();
-        s.resource_id = app.resource_id.into();
-        s.resource_display_name = app.resource_name.into();
+        s.app_id = sym(app.app_id);
+        s.app_display_name = sym(app.app_name);
+        s.resource_id = sym(app.resource_id);
+        s.resource_display_name = sym(app.resource_name);
         // Security info registration, mostly by users who have not registered yet.
         if r.chance(if u.registered { 0.002 } else { 0.04 }) {
-            s.auth_context = vec!["urn:user:registersecurityinfo".into()];
-            s.app_id = "19db86c3-b2b9-44cc-b339-36da233a3be2".into();
-            s.app_display_name = "My Signins".into();
-            s.client_app_used = "Browser".into();
+            s.auth_context = vec![sym("urn:user:registersecurityinfo")];
+            s.app_id = sym("19db86c3-b2b9-44cc-b339-36da233a3be2");
+            s.app_display_name = sym("My Signins");
+            s.client_app_used = sym("Browser");
         }
 
         // Device: the corporate laptop, the phone, or an unknown browser.
@@ -752,66 +855,45 @@ impl<'a> Model<'a> {
             || u.laptop.is_none() && r.chance(0.5);
         s.device = match (&u.laptop, &u.phone, on_phone) {
             (_, Some((os, reg)), true) => Device {
-                device_id: reg
-                    .as_ref()
-                    .map(|(id, _)| Ustr::from(id))
-                    .unwrap_or_default(),
-                display_name: reg
-                    .as_ref()
-                    .map(|_| Ustr::from(&format!("{}'s phone", u.display_name)))
-                    .unwrap_or_default(),
-                operating_system: (*os).into(),
-                browser: if os.starts_with("Ios") {
+                device_id: us.phone.0,
+                display_name: us.phone.1,
+                operating_system: sym(os),
+                browser: sym(if os.starts_with("Ios") {
                     "Mobile Safari"
                 } else {
                     "Chrome Mobile 128.0"
-                }
-                .into(),
+                }),
                 is_compliant: Some(reg.as_ref().is_some_and(|(_, c)| *c)),
                 is_managed: Some(reg.as_ref().is_some_and(|(_, c)| *c)),
-                trust_type: if reg.is_some() {
+                trust_type: sym(if reg.is_some() {
                     "Azure AD registered"
                 } else {
                     ""
-                }
-                .into(),
+                }),
             },
             (Some(l), _, _) if r.chance(0.9) => Device {
-                device_id: Ustr::from(&l.device_id),
-                display_name: if l.device_id.is_empty() {
-                    Ustr::default()
-                } else {
-                    Ustr::from(&l.name)
-                },
-                operating_system: l.os.into(),
-                browser: if l.os == "MacOs" {
+                device_id: us.laptop.0,
+                display_name: us.laptop.1,
+                operating_system: sym(l.os),
+                browser: sym(if l.os == "MacOs" {
                     "Safari 17.6"
                 } else {
                     "Edge 130.0.0"
-                }
-                .into(),
+                }),
                 is_compliant: Some(l.compliant),
                 is_managed: Some(l.compliant),
-                trust_type: l.trust_type.into(),
+                trust_type: sym(l.trust_type),
             },
             _ => Device {
-                operating_system: (*r.pick(&[
-                    "Windows10",
-                    "MacOs",
-                    "Ios 17.6.1",
-                    "Android 14",
-                    "Linux",
-                    "",
-                ]))
-                .into(),
-                browser: "Chrome 130.0.0".into(),
+                operating_system: sym(*r.pick(&UNKNOWN_OS)),
+                browser: sym("Chrome 130.0.0"),
                 is_compliant: Some(false),
                 is_managed: Some(false),
-                ..Device::default()
+                ..self.blank.device.clone()
             },
         };
         if s.client_app_used == "Browser" {
-            s.user_agent = user_agent(&s.device.operating_system).into();
+            s.user_agent = sym(user_agent(&s.device.operating_system));
         }
 
         // Where: office, VPN, home, travel, and a rare sign-in from a blocked country.
@@ -878,7 +960,7 @@ impl<'a> Model<'a> {
             ),
         };
         s.ip_address = Some(ip);
-        s.country = country.into();
+        s.country = sym(country);
         let _ = city;
 
         // Interactive or a token refresh; risk; MFA already in the session; failures.
@@ -903,9 +985,9 @@ impl<'a> Model<'a> {
         let legacy = ClientApp::from_client_app_used(&s.client_app_used).is_legacy();
         s.mfa_satisfied = u.registered && !legacy && r.chance(0.35);
         s.authentication_methods = if s.mfa_satisfied {
-            vec!["Previously satisfied".into()]
+            vec![sym("Previously satisfied")]
         } else {
-            vec!["Password".into()]
+            vec![sym("Password")]
         };
         if r.chance(0.03) {
             s.error_code = if r.chance(0.9) { 50126 } else { 50053 };
@@ -925,7 +1007,7 @@ impl<'a> Model<'a> {
             registration_clocks: &self.clocks,
         };
         if engine::not_evaluated(s).is_some() {
-            s.failure_reason = failure_text(s.error_code).into();
+            s.failure_reason = sym(failure_text(s.error_code));
             return;
         }
         let evals = |s: &SignIn| -> Vec<Option<engine::Evaluation>> {
@@ -942,8 +1024,7 @@ impl<'a> Model<'a> {
             Impact::Blocked => s.error_code = 53003,
             Impact::MfaPrompt | Impact::PasswordChange if r.chance(0.93) => {
                 s.mfa_satisfied = true;
-                s.authentication_methods =
-                    vec!["Password".into(), "Mobile app notification".into()];
+                s.authentication_methods = vec![sym("Password"), sym("Mobile app notification")];
             }
             Impact::MfaPrompt | Impact::PasswordChange => s.error_code = 500121,
             Impact::InteractiveReauth => s.error_code = 50076,
@@ -953,12 +1034,12 @@ impl<'a> Model<'a> {
         if changed {
             e = evals(s);
         }
-        s.failure_reason = failure_text(s.error_code).into();
+        s.failure_reason = sym(failure_text(s.error_code));
         let ca_failed = matches!(s.error_code, 53003 | 500121 | 50076 | 50079);
         s.authentication_requirement = if s.mfa_satisfied && s.error_code == 0 {
-            "multiFactorAuthentication".into()
+            sym("multiFactorAuthentication")
         } else {
-            "singleFactorAuthentication".into()
+            sym("singleFactorAuthentication")
         };
         for ((p, ev), (id, name, grant)) in set.policies.iter().zip(&e).zip(&self.recorded) {
             if p.kind != crate::policy::compiled::PolicyKind::ConditionalAccess {
@@ -985,7 +1066,7 @@ impl<'a> Model<'a> {
             s.applied_policies.push(AppliedPolicy {
                 id: *id,
                 display_name: *name,
-                result: result.into(),
+                result: sym(result),
                 enforced_grant_controls: grants,
                 conditions_satisfied: None,
                 conditions_not_satisfied: None,

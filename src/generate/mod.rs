@@ -657,6 +657,9 @@ impl UserSyms {
     }
 }
 
+/// Buckets of `Model::guide`.
+const GUIDE: usize = 4096;
+
 /// Operating systems of sign-ins from unknown devices.
 const UNKNOWN_OS: [&str; 6] = [
     "Windows10",
@@ -674,6 +677,9 @@ struct Model<'a> {
     cumulative: Vec<f64>,
     /// The service principals' ids and names, interned.
     sp_syms: Vec<(Ustr, Ustr)>,
+    /// `GUIDE + 1` bucket edges over `cumulative` (0 to the total), each with
+    /// `cumulative.partition_point(|c| *c <= edge)`: where `pick_user` starts and ends its search.
+    guide: Vec<(f64, usize)>,
     /// An empty sign-in, cloned for each new one (`SignIn::default` interns every empty field).
     blank: SignIn,
     /// `Platform::detect` of the (operating system, user agent) pairs the model writes.
@@ -688,7 +694,7 @@ struct Model<'a> {
 impl<'a> Model<'a> {
     fn new(built: &'a tenant::Generated, tenant: &'a Tenant) -> Model<'a> {
         let mut acc = 0.0;
-        let cumulative = built
+        let cumulative: Vec<f64> = built
             .users
             .iter()
             .map(|u| {
@@ -710,8 +716,20 @@ impl<'a> Model<'a> {
                     .or_insert_with(|| Platform::detect(os, agent));
             }
         }
+        let total = cumulative.last().copied().unwrap_or(1.0);
+        let guide = (0..=GUIDE)
+            .map(|b| {
+                let edge = if b == GUIDE {
+                    f64::INFINITY
+                } else {
+                    total * b as f64 / GUIDE as f64
+                };
+                (edge, cumulative.partition_point(|c| *c <= edge))
+            })
+            .collect();
         Model {
             users: &built.users,
+            guide,
             user_syms: built.users.iter().map(UserSyms::new).collect(),
             cumulative,
             sp_syms: built
@@ -742,10 +760,16 @@ impl<'a> Model<'a> {
     fn pick_user(&self, r: &mut Rng) -> (&'a GenUser, &UserSyms) {
         let total = self.cumulative.last().copied().unwrap_or(1.0);
         let x = r.unit() * total;
-        let i = self
-            .cumulative
-            .partition_point(|c| *c <= x)
-            .min(self.users.len() - 1);
+        // `cumulative.partition_point(|c| *c <= x)`, searched only between the guide's bounds
+        // for x's bucket (the same index: the guide holds that search's result at each bucket
+        // edge, and the search is monotonic in x).
+        let b = ((x / total * GUIDE as f64) as usize).min(GUIDE - 1);
+        let (lo, hi) = match (self.guide.get(b), self.guide.get(b + 1)) {
+            (Some(&(edge_lo, lo)), Some(&(edge_hi, hi))) if edge_lo <= x && x < edge_hi => (lo, hi),
+            _ => (0, self.cumulative.len()),
+        };
+        let i =
+            (lo + self.cumulative[lo..hi].partition_point(|c| *c <= x)).min(self.users.len() - 1);
         (&self.users[i], &self.user_syms[i])
     }
 
@@ -1019,21 +1043,31 @@ impl<'a> Model<'a> {
         };
         let mut e = evals(s);
         let outcome = combine(set, &e, SetKind::Current);
-        let mut changed = true;
         match outcome.impact {
             Impact::Blocked => s.error_code = 53003,
             Impact::MfaPrompt | Impact::PasswordChange if r.chance(0.93) => {
                 s.mfa_satisfied = true;
                 s.authentication_methods = vec![sym("Password"), sym("Mobile app notification")];
+                // What the engine reads changed: the MFA claim, which only grant controls look
+                // at. So a policy whose conditions did not match still does not apply; the
+                // others are evaluated again. (The new error codes are not first-factor
+                // failures, and no condition reads them.)
+                let f = Facts::prepare(&env, s, false);
+                for (p, ev) in set.policies.iter().zip(e.iter_mut()) {
+                    if let Some(ev) = ev.as_mut().filter(|ev| ev.applies != Some(false)) {
+                        *ev = engine::evaluate(&env, p, &f);
+                    }
+                }
             }
             Impact::MfaPrompt | Impact::PasswordChange => s.error_code = 500121,
             Impact::InteractiveReauth => s.error_code = 50076,
             Impact::MfaRegistration => s.error_code = 50079,
-            _ => changed = false,
+            _ => {}
         }
-        if changed {
-            e = evals(s);
-        }
+        debug_assert!(
+            e == evals(s),
+            "evaluating again only where the sign-in's change can matter missed a difference"
+        );
         s.failure_reason = sym(failure_text(s.error_code));
         let ca_failed = matches!(s.error_code, 53003 | 500121 | 50076 | 50079);
         s.authentication_requirement = if s.mfa_satisfied && s.error_code == 0 {

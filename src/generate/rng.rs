@@ -81,7 +81,8 @@ impl Rng {
             }
             at += width;
         }
-        out.iter().map(|&b| char::from(b)).collect()
+        // Hex digits and dashes: always UTF-8.
+        std::str::from_utf8(&out).unwrap_or_default().to_owned()
     }
 }
 

@@ -212,11 +212,39 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
         summary.signins += per_day.iter().sum::<usize>() as u64;
         return Ok(summary);
     }
-    let compress = |buf: Vec<u8>| if o.gzip { gzip(&buf) } else { buf };
+    // Buffers go back to this pool once written (or compressed), and are rendered into again:
+    // memory already mapped, instead of some 30 MB of fresh pages per chunk.
+    let pool = std::sync::Mutex::new(Vec::<Vec<u8>>::new());
+    let recycle = |mut buf: Vec<u8>| {
+        buf.clear();
+        if let Ok(mut p) = pool.lock() {
+            p.push(buf);
+        }
+    };
+    let buffer = |capacity: usize| {
+        let mut buf = pool
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_default();
+        buf.reserve(capacity);
+        buf
+    };
+    let compress = |buf: Vec<u8>| {
+        if o.gzip {
+            let z = gzip(&buf);
+            recycle(buf);
+            z
+        } else {
+            buf
+        }
+    };
     let render = |(day, r, times): &Job| {
         let mut r = r.clone();
         let signins: Vec<SignIn> = times.iter().map(|t| model.signin(&mut r, *t)).collect();
-        let mut bufs = vec![Vec::with_capacity(times.len() * 3600 / slots); slots];
+        let mut bufs: Vec<Vec<u8>> = (0..slots)
+            .map(|_| buffer(times.len() * 3600 / slots))
+            .collect();
         if o.format == Format::PortalCsv {
             for s in &signins {
                 let slot = portal_slot(s.event_type);
@@ -246,7 +274,7 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
     let window = rayon::current_num_threads() * 2;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Vec<Vec<u8>>)>>(1);
     let written = std::thread::scope(|scope| {
-        let writer = scope.spawn(|| write_days(&paths, &headers, rx));
+        let writer = scope.spawn(|| write_days(&paths, &headers, rx, &recycle));
         for w in jobs.chunks(window) {
             if tx.send(w.par_iter().map(render).collect()).is_err() {
                 break;
@@ -285,10 +313,12 @@ fn jobs(rng: &Rng, o: &Options, per_day: &[usize]) -> Vec<Job> {
 
 /// Writes rendered chunks, in order, to their day's files (`headers.len()` per day, each
 /// starting with its header); every day gets its files (maybe empty but for the header).
+/// Written chunks are handed to `recycle`.
 fn write_days(
     paths: &[PathBuf],
     headers: &[Vec<u8>],
     rx: std::sync::mpsc::Receiver<Vec<(usize, Vec<Vec<u8>>)>>,
+    recycle: &(dyn Fn(Vec<u8>) + Sync),
 ) -> Result<u64, GenerateError> {
     type Files = Vec<std::io::BufWriter<std::fs::File>>;
     let slots = headers.len();
@@ -324,9 +354,11 @@ fn write_days(
                 current += 1;
                 files = open(current)?;
             }
-            for (slot, (f, chunk)) in files.iter_mut().zip(&data).enumerate() {
-                f.write_all(chunk).map_err(io(&paths[day * slots + slot]))?;
+            for (slot, (f, chunk)) in files.iter_mut().zip(data).enumerate() {
+                f.write_all(&chunk)
+                    .map_err(io(&paths[day * slots + slot]))?;
                 written += chunk.len() as u64;
+                recycle(chunk);
             }
         }
     }

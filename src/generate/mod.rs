@@ -877,7 +877,7 @@ impl<'a> Model<'a> {
         // What and how: a legacy protocol tail, mostly from service accounts.
         let legacy_p = if u.kind == Kind::Service { 0.45 } else { 0.01 };
         let app = if r.chance(legacy_p) {
-            s.client_app_used = sym(*r.pick(&LEGACY));
+            s.client_app_used = sym(LEGACY[r.below(LEGACY.len())]);
             &APPS[0]
         } else {
             let mut i = r.weighted(&APP_WEIGHTS);
@@ -941,7 +941,7 @@ impl<'a> Model<'a> {
                 trust_type: sym(l.trust_type),
             },
             _ => Device {
-                operating_system: sym(*r.pick(&UNKNOWN_OS)),
+                operating_system: sym(UNKNOWN_OS[r.below(UNKNOWN_OS.len())]),
                 browser: sym("Chrome 130.0.0"),
                 is_compliant: Some(false),
                 is_managed: Some(false),

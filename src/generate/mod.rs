@@ -213,12 +213,17 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
         return Ok(summary);
     }
     // Buffers go back to this pool once written (or compressed), and are rendered into again:
-    // memory already mapped, instead of some 30 MB of fresh pages per chunk.
+    // memory already mapped, instead of some 30 MB of fresh pages per chunk. It keeps at most
+    // what three windows of chunks use (one rendered, one queued, one written). With `--gzip`
+    // the text goes back once compressed, and the (small) compressed copies are not kept.
+    let window = rayon::current_num_threads() * 2;
     let pool = std::sync::Mutex::new(Vec::<Vec<u8>>::new());
     let recycle = |mut buf: Vec<u8>| {
         buf.clear();
         if let Ok(mut p) = pool.lock() {
-            p.push(buf);
+            if p.len() < 3 * window * slots {
+                p.push(buf);
+            }
         }
     };
     let buffer = |capacity: usize| {
@@ -271,10 +276,16 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
         })
         .collect();
     // Render a window of chunks in parallel while the previous window is written.
-    let window = rayon::current_num_threads() * 2;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Vec<Vec<u8>>)>>(1);
     let written = std::thread::scope(|scope| {
-        let writer = scope.spawn(|| write_days(&paths, &headers, rx, &recycle));
+        let writer = scope.spawn(|| {
+            let done = |buf: Vec<u8>| {
+                if !o.gzip {
+                    recycle(buf);
+                }
+            };
+            write_days(&paths, &headers, rx, &done)
+        });
         for w in jobs.chunks(window) {
             if tx.send(w.par_iter().map(render).collect()).is_err() {
                 break;

@@ -212,11 +212,44 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
         summary.signins += per_day.iter().sum::<usize>() as u64;
         return Ok(summary);
     }
-    let compress = |buf: Vec<u8>| if o.gzip { gzip(&buf) } else { buf };
+    // Buffers go back to this pool once written (or compressed), and are rendered into again:
+    // memory already mapped, instead of some 30 MB of fresh pages per chunk. It keeps at most
+    // what three windows of chunks use (one rendered, one queued, one written). With `--gzip`
+    // the text goes back once compressed, and the (small) compressed copies are not kept.
+    let window = rayon::current_num_threads() * 2;
+    let pool = std::sync::Mutex::new(Vec::<Vec<u8>>::new());
+    let recycle = |mut buf: Vec<u8>| {
+        buf.clear();
+        if let Ok(mut p) = pool.lock() {
+            if p.len() < 3 * window * slots {
+                p.push(buf);
+            }
+        }
+    };
+    let buffer = |capacity: usize| {
+        let mut buf = pool
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_default();
+        buf.reserve(capacity);
+        buf
+    };
+    let compress = |buf: Vec<u8>| {
+        if o.gzip {
+            let z = gzip(&buf);
+            recycle(buf);
+            z
+        } else {
+            buf
+        }
+    };
     let render = |(day, r, times): &Job| {
         let mut r = r.clone();
         let signins: Vec<SignIn> = times.iter().map(|t| model.signin(&mut r, *t)).collect();
-        let mut bufs = vec![Vec::with_capacity(times.len() * 3600 / slots); slots];
+        let mut bufs: Vec<Vec<u8>> = (0..slots)
+            .map(|_| buffer(times.len() * 3600 / slots))
+            .collect();
         if o.format == Format::PortalCsv {
             for s in &signins {
                 let slot = portal_slot(s.event_type);
@@ -243,10 +276,16 @@ pub fn generate(out: &Path, o: &Options) -> Result<Summary, GenerateError> {
         })
         .collect();
     // Render a window of chunks in parallel while the previous window is written.
-    let window = rayon::current_num_threads() * 2;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Vec<Vec<u8>>)>>(1);
     let written = std::thread::scope(|scope| {
-        let writer = scope.spawn(|| write_days(&paths, &headers, rx));
+        let writer = scope.spawn(|| {
+            let done = |buf: Vec<u8>| {
+                if !o.gzip {
+                    recycle(buf);
+                }
+            };
+            write_days(&paths, &headers, rx, &done)
+        });
         for w in jobs.chunks(window) {
             if tx.send(w.par_iter().map(render).collect()).is_err() {
                 break;
@@ -285,10 +324,12 @@ fn jobs(rng: &Rng, o: &Options, per_day: &[usize]) -> Vec<Job> {
 
 /// Writes rendered chunks, in order, to their day's files (`headers.len()` per day, each
 /// starting with its header); every day gets its files (maybe empty but for the header).
+/// Written chunks are handed to `recycle`.
 fn write_days(
     paths: &[PathBuf],
     headers: &[Vec<u8>],
     rx: std::sync::mpsc::Receiver<Vec<(usize, Vec<Vec<u8>>)>>,
+    recycle: &(dyn Fn(Vec<u8>) + Sync),
 ) -> Result<u64, GenerateError> {
     type Files = Vec<std::io::BufWriter<std::fs::File>>;
     let slots = headers.len();
@@ -324,9 +365,11 @@ fn write_days(
                 current += 1;
                 files = open(current)?;
             }
-            for (slot, (f, chunk)) in files.iter_mut().zip(&data).enumerate() {
-                f.write_all(chunk).map_err(io(&paths[day * slots + slot]))?;
+            for (slot, (f, chunk)) in files.iter_mut().zip(data).enumerate() {
+                f.write_all(&chunk)
+                    .map_err(io(&paths[day * slots + slot]))?;
                 written += chunk.len() as u64;
+                recycle(chunk);
             }
         }
     }
@@ -601,11 +644,89 @@ const TRAVEL: [(&str, &str); 6] = [
     ("BE", "Brussels"),
 ];
 
+/// `s` interned, once per thread: a look-up by address instead of hashing the text under the
+/// interner's lock (the model sets some 30 such fields per sign-in).
+fn sym(s: &'static str) -> Ustr {
+    thread_local! {
+        static SYMS: std::cell::RefCell<rustc_hash::FxHashMap<(usize, usize), Ustr>> =
+            Default::default();
+    }
+    SYMS.with(|m| {
+        *m.borrow_mut()
+            .entry((s.as_ptr() as usize, s.len()))
+            .or_insert_with(|| Ustr::from(s))
+    })
+}
+
+/// A generated user's text as the sign-ins record it, interned once.
+struct UserSyms {
+    id: Ustr,
+    upn: Ustr,
+    display_name: Ustr,
+    home_tenant: Ustr,
+    /// The laptop's device id and display name (empty when it is not registered).
+    laptop: (Ustr, Ustr),
+    /// The phone's device id and display name (empty when it is not registered).
+    phone: (Ustr, Ustr),
+}
+
+impl UserSyms {
+    fn new(u: &GenUser) -> UserSyms {
+        UserSyms {
+            id: Ustr::from(&u.id),
+            upn: Ustr::from(&u.upn),
+            display_name: Ustr::from(&u.display_name),
+            home_tenant: Ustr::from(&u.home_tenant),
+            laptop: u
+                .laptop
+                .as_ref()
+                .map(|l| {
+                    let name = if l.device_id.is_empty() {
+                        Ustr::default()
+                    } else {
+                        Ustr::from(&l.name)
+                    };
+                    (Ustr::from(&l.device_id), name)
+                })
+                .unwrap_or_default(),
+            phone: match &u.phone {
+                Some((_, Some((id, _)))) => (
+                    Ustr::from(id),
+                    Ustr::from(&format!("{}'s phone", u.display_name)),
+                ),
+                _ => Default::default(),
+            },
+        }
+    }
+}
+
+/// Buckets of `Model::guide`.
+const GUIDE: usize = 4096;
+
+/// Operating systems of sign-ins from unknown devices.
+const UNKNOWN_OS: [&str; 6] = [
+    "Windows10",
+    "MacOs",
+    "Ios 17.6.1",
+    "Android 14",
+    "Linux",
+    "",
+];
+
 /// Everything a chunk needs to draw sign-ins: read-only, shared by the threads.
 struct Model<'a> {
     users: &'a [GenUser],
+    user_syms: Vec<UserSyms>,
     cumulative: Vec<f64>,
-    service_principals: &'a [(String, String)],
+    /// The service principals' ids and names, interned.
+    sp_syms: Vec<(Ustr, Ustr)>,
+    /// `GUIDE + 1` bucket edges over `cumulative` (0 to the total), each with
+    /// `cumulative.partition_point(|c| *c <= edge)`: where `pick_user` starts and ends its search.
+    guide: Vec<(f64, usize)>,
+    /// An empty sign-in, cloned for each new one (`SignIn::default` interns every empty field).
+    blank: SignIn,
+    /// `Platform::detect` of the (operating system, user agent) pairs the model writes.
+    platforms: rustc_hash::FxHashMap<(Ustr, Ustr), Platform>,
     tenant: &'a Tenant,
     clocks: std::collections::HashMap<String, i64>,
     /// Per policy of the set: its id (lower-cased), name and grant names as the log records
@@ -616,7 +737,7 @@ struct Model<'a> {
 impl<'a> Model<'a> {
     fn new(built: &'a tenant::Generated, tenant: &'a Tenant) -> Model<'a> {
         let mut acc = 0.0;
-        let cumulative = built
+        let cumulative: Vec<f64> = built
             .users
             .iter()
             .map(|u| {
@@ -624,10 +745,43 @@ impl<'a> Model<'a> {
                 acc
             })
             .collect();
+        // Every operating system and user agent the model can write, for `platforms`.
+        let mut systems: Vec<&str> = UNKNOWN_OS.to_vec();
+        for u in &built.users {
+            systems.extend(u.laptop.as_ref().map(|l| l.os));
+            systems.extend(u.phone.as_ref().map(|(os, _)| *os));
+        }
+        let mut platforms = rustc_hash::FxHashMap::default();
+        for os in systems {
+            for agent in ["", user_agent(os)] {
+                platforms
+                    .entry((Ustr::from(os), Ustr::from(agent)))
+                    .or_insert_with(|| Platform::detect(os, agent));
+            }
+        }
+        let total = cumulative.last().copied().unwrap_or(1.0);
+        let guide = (0..=GUIDE)
+            .map(|b| {
+                let edge = if b == GUIDE {
+                    f64::INFINITY
+                } else {
+                    total * b as f64 / GUIDE as f64
+                };
+                (edge, cumulative.partition_point(|c| *c <= edge))
+            })
+            .collect();
         Model {
             users: &built.users,
+            guide,
+            user_syms: built.users.iter().map(UserSyms::new).collect(),
             cumulative,
-            service_principals: &built.service_principals,
+            sp_syms: built
+                .service_principals
+                .iter()
+                .map(|(id, name)| (Ustr::from(id), Ustr::from(name)))
+                .collect(),
+            blank: SignIn::default(),
+            platforms,
             tenant,
             clocks: Default::default(),
             recorded: tenant
@@ -645,11 +799,21 @@ impl<'a> Model<'a> {
         }
     }
 
-    fn pick_user(&self, r: &mut Rng) -> &'a GenUser {
+    /// A user, by activity: the user and its interned text.
+    fn pick_user(&self, r: &mut Rng) -> (&'a GenUser, &UserSyms) {
         let total = self.cumulative.last().copied().unwrap_or(1.0);
         let x = r.unit() * total;
-        let i = self.cumulative.partition_point(|c| *c <= x);
-        &self.users[i.min(self.users.len() - 1)]
+        // `cumulative.partition_point(|c| *c <= x)`, searched only between the guide's bounds
+        // for x's bucket (the same index: the guide holds that search's result at each bucket
+        // edge, and the search is monotonic in x).
+        let b = ((x / total * GUIDE as f64) as usize).min(GUIDE - 1);
+        let (lo, hi) = match (self.guide.get(b), self.guide.get(b + 1)) {
+            (Some(&(edge_lo, lo)), Some(&(edge_hi, hi))) if edge_lo <= x && x < edge_hi => (lo, hi),
+            _ => (0, self.cumulative.len()),
+        };
+        let i =
+            (lo + self.cumulative[lo..hi].partition_point(|c| *c <= x)).min(self.users.len() - 1);
+        (&self.users[i], &self.user_syms[i])
     }
 
     /// One sign-in at time `t`: an attempt, then what enforcement made of it.
@@ -663,13 +827,19 @@ impl<'a> Model<'a> {
         s.correlation_id = r.guid();
         s.created_at = Utc.timestamp_opt(t, 0).single().unwrap_or_default();
         s.client_app = ClientApp::from_client_app_used(&s.client_app_used);
-        s.platform = Platform::detect(&s.device.operating_system, &s.user_agent);
+        s.platform = match self
+            .platforms
+            .get(&(s.device.operating_system, s.user_agent))
+        {
+            Some(p) => *p,
+            None => Platform::detect(&s.device.operating_system, &s.user_agent),
+        };
         self.enforce(r, &mut s);
         s
     }
 
     fn workload_signin(&self, r: &mut Rng) -> SignIn {
-        let (sp, name) = r.pick(self.service_principals);
+        let (sp, name) = *r.pick(&self.sp_syms);
         let managed = r.chance(0.2);
         SignIn {
             event_type: if managed {
@@ -677,48 +847,48 @@ impl<'a> Model<'a> {
             } else {
                 EventType::ServicePrincipal
             },
-            service_principal_id: Ustr::from(sp),
-            app_id: Ustr::from(sp),
-            app_display_name: Ustr::from(name),
-            resource_id: "00000003-0000-0000-c000-000000000000".into(),
-            resource_display_name: "Microsoft Graph".into(),
-            resource_tenant_id: TENANT_ID.into(),
-            home_tenant_id: TENANT_ID.into(),
+            service_principal_id: sp,
+            app_id: sp,
+            app_display_name: name,
+            resource_id: sym("00000003-0000-0000-c000-000000000000"),
+            resource_display_name: sym("Microsoft Graph"),
+            resource_tenant_id: sym(TENANT_ID),
+            home_tenant_id: sym(TENANT_ID),
             ip_address: Some(IpAddr::V4(Ipv4Addr::new(
                 20,
                 50,
                 r.below(255) as u8,
                 1 + r.below(250) as u8,
             ))),
-            country: "NL".into(),
-            ..SignIn::default()
+            country: sym("NL"),
+            ..self.blank.clone()
         }
     }
 
     fn user_signin(&self, r: &mut Rng) -> SignIn {
-        let u = self.pick_user(r);
+        let (u, us) = self.pick_user(r);
         let mut s = SignIn {
-            user_id: Ustr::from(&u.id),
-            user_principal_name: Ustr::from(&u.upn),
-            user_display_name: Ustr::from(&u.display_name),
-            home_tenant_id: Ustr::from(&u.home_tenant),
-            resource_tenant_id: TENANT_ID.into(),
+            user_id: us.id,
+            user_principal_name: us.upn,
+            user_display_name: us.display_name,
+            home_tenant_id: us.home_tenant,
+            resource_tenant_id: sym(TENANT_ID),
             user_type: if matches!(u.kind, Kind::Guest | Kind::InternalGuest) {
-                "guest".into()
+                sym("guest")
             } else {
-                "member".into()
+                sym("member")
             },
             cross_tenant_access_type: if matches!(u.kind, Kind::Guest | Kind::ExternalMember) {
-                "b2bCollaboration".into()
+                sym("b2bCollaboration")
             } else {
-                "none".into()
+                sym("none")
             },
-            ..SignIn::default()
+            ..self.blank.clone()
         };
         // What and how: a legacy protocol tail, mostly from service accounts.
         let legacy_p = if u.kind == Kind::Service { 0.45 } else { 0.01 };
         let app = if r.chance(legacy_p) {
-            s.client_app_used = (*r.pick(&LEGACY)).into();
+            s.client_app_used = sym(LEGACY[r.below(LEGACY.len())]);
             &APPS[0]
         } else {
             let mut i = r.weighted(&APP_WEIGHTS);
@@ -730,21 +900,21 @@ impl<'a> Model<'a> {
             }
             let a = &APPS[i];
             s.client_app_used = match a.client {
-                ClientKind::Browser => "Browser".into(),
-                ClientKind::Native => "Mobile Apps and Desktop clients".into(),
+                ClientKind::Browser => sym("Browser"),
+                ClientKind::Native => sym("Mobile Apps and Desktop clients"),
             };
             a
         };
-        s.app_id = app.app_id.into();
-        s.app_display_name = app.app_name.into();
-        s.resource_id = app.resource_id.into();
-        s.resource_display_name = app.resource_name.into();
+        s.app_id = sym(app.app_id);
+        s.app_display_name = sym(app.app_name);
+        s.resource_id = sym(app.resource_id);
+        s.resource_display_name = sym(app.resource_name);
         // Security info registration, mostly by users who have not registered yet.
         if r.chance(if u.registered { 0.002 } else { 0.04 }) {
-            s.auth_context = vec!["urn:user:registersecurityinfo".into()];
-            s.app_id = "19db86c3-b2b9-44cc-b339-36da233a3be2".into();
-            s.app_display_name = "My Signins".into();
-            s.client_app_used = "Browser".into();
+            s.auth_context = vec![sym("urn:user:registersecurityinfo")];
+            s.app_id = sym("19db86c3-b2b9-44cc-b339-36da233a3be2");
+            s.app_display_name = sym("My Signins");
+            s.client_app_used = sym("Browser");
         }
 
         // Device: the corporate laptop, the phone, or an unknown browser.
@@ -752,66 +922,45 @@ impl<'a> Model<'a> {
             || u.laptop.is_none() && r.chance(0.5);
         s.device = match (&u.laptop, &u.phone, on_phone) {
             (_, Some((os, reg)), true) => Device {
-                device_id: reg
-                    .as_ref()
-                    .map(|(id, _)| Ustr::from(id))
-                    .unwrap_or_default(),
-                display_name: reg
-                    .as_ref()
-                    .map(|_| Ustr::from(&format!("{}'s phone", u.display_name)))
-                    .unwrap_or_default(),
-                operating_system: (*os).into(),
-                browser: if os.starts_with("Ios") {
+                device_id: us.phone.0,
+                display_name: us.phone.1,
+                operating_system: sym(os),
+                browser: sym(if os.starts_with("Ios") {
                     "Mobile Safari"
                 } else {
                     "Chrome Mobile 128.0"
-                }
-                .into(),
+                }),
                 is_compliant: Some(reg.as_ref().is_some_and(|(_, c)| *c)),
                 is_managed: Some(reg.as_ref().is_some_and(|(_, c)| *c)),
-                trust_type: if reg.is_some() {
+                trust_type: sym(if reg.is_some() {
                     "Azure AD registered"
                 } else {
                     ""
-                }
-                .into(),
+                }),
             },
             (Some(l), _, _) if r.chance(0.9) => Device {
-                device_id: Ustr::from(&l.device_id),
-                display_name: if l.device_id.is_empty() {
-                    Ustr::default()
-                } else {
-                    Ustr::from(&l.name)
-                },
-                operating_system: l.os.into(),
-                browser: if l.os == "MacOs" {
+                device_id: us.laptop.0,
+                display_name: us.laptop.1,
+                operating_system: sym(l.os),
+                browser: sym(if l.os == "MacOs" {
                     "Safari 17.6"
                 } else {
                     "Edge 130.0.0"
-                }
-                .into(),
+                }),
                 is_compliant: Some(l.compliant),
                 is_managed: Some(l.compliant),
-                trust_type: l.trust_type.into(),
+                trust_type: sym(l.trust_type),
             },
             _ => Device {
-                operating_system: (*r.pick(&[
-                    "Windows10",
-                    "MacOs",
-                    "Ios 17.6.1",
-                    "Android 14",
-                    "Linux",
-                    "",
-                ]))
-                .into(),
-                browser: "Chrome 130.0.0".into(),
+                operating_system: sym(UNKNOWN_OS[r.below(UNKNOWN_OS.len())]),
+                browser: sym("Chrome 130.0.0"),
                 is_compliant: Some(false),
                 is_managed: Some(false),
-                ..Device::default()
+                ..self.blank.device.clone()
             },
         };
         if s.client_app_used == "Browser" {
-            s.user_agent = user_agent(&s.device.operating_system).into();
+            s.user_agent = sym(user_agent(&s.device.operating_system));
         }
 
         // Where: office, VPN, home, travel, and a rare sign-in from a blocked country.
@@ -878,7 +1027,7 @@ impl<'a> Model<'a> {
             ),
         };
         s.ip_address = Some(ip);
-        s.country = country.into();
+        s.country = sym(country);
         let _ = city;
 
         // Interactive or a token refresh; risk; MFA already in the session; failures.
@@ -903,9 +1052,9 @@ impl<'a> Model<'a> {
         let legacy = ClientApp::from_client_app_used(&s.client_app_used).is_legacy();
         s.mfa_satisfied = u.registered && !legacy && r.chance(0.35);
         s.authentication_methods = if s.mfa_satisfied {
-            vec!["Previously satisfied".into()]
+            vec![sym("Previously satisfied")]
         } else {
-            vec!["Password".into()]
+            vec![sym("Password")]
         };
         if r.chance(0.03) {
             s.error_code = if r.chance(0.9) { 50126 } else { 50053 };
@@ -925,7 +1074,7 @@ impl<'a> Model<'a> {
             registration_clocks: &self.clocks,
         };
         if engine::not_evaluated(s).is_some() {
-            s.failure_reason = failure_text(s.error_code).into();
+            s.failure_reason = sym(failure_text(s.error_code));
             return;
         }
         let evals = |s: &SignIn| -> Vec<Option<engine::Evaluation>> {
@@ -937,28 +1086,37 @@ impl<'a> Model<'a> {
         };
         let mut e = evals(s);
         let outcome = combine(set, &e, SetKind::Current);
-        let mut changed = true;
         match outcome.impact {
             Impact::Blocked => s.error_code = 53003,
             Impact::MfaPrompt | Impact::PasswordChange if r.chance(0.93) => {
                 s.mfa_satisfied = true;
-                s.authentication_methods =
-                    vec!["Password".into(), "Mobile app notification".into()];
+                s.authentication_methods = vec![sym("Password"), sym("Mobile app notification")];
+                // What the engine reads changed: the MFA claim, which only grant controls look
+                // at. So a policy whose conditions did not match still does not apply; the
+                // others are evaluated again. (The new error codes are not first-factor
+                // failures, and no condition reads them.)
+                let f = Facts::prepare(&env, s, false);
+                for (p, ev) in set.policies.iter().zip(e.iter_mut()) {
+                    if let Some(ev) = ev.as_mut().filter(|ev| ev.applies != Some(false)) {
+                        *ev = engine::evaluate(&env, p, &f);
+                    }
+                }
             }
             Impact::MfaPrompt | Impact::PasswordChange => s.error_code = 500121,
             Impact::InteractiveReauth => s.error_code = 50076,
             Impact::MfaRegistration => s.error_code = 50079,
-            _ => changed = false,
+            _ => {}
         }
-        if changed {
-            e = evals(s);
-        }
-        s.failure_reason = failure_text(s.error_code).into();
+        debug_assert!(
+            e == evals(s),
+            "evaluating again only where the sign-in's change can matter missed a difference"
+        );
+        s.failure_reason = sym(failure_text(s.error_code));
         let ca_failed = matches!(s.error_code, 53003 | 500121 | 50076 | 50079);
         s.authentication_requirement = if s.mfa_satisfied && s.error_code == 0 {
-            "multiFactorAuthentication".into()
+            sym("multiFactorAuthentication")
         } else {
-            "singleFactorAuthentication".into()
+            sym("singleFactorAuthentication")
         };
         for ((p, ev), (id, name, grant)) in set.policies.iter().zip(&e).zip(&self.recorded) {
             if p.kind != crate::policy::compiled::PolicyKind::ConditionalAccess {
@@ -985,7 +1143,7 @@ impl<'a> Model<'a> {
             s.applied_policies.push(AppliedPolicy {
                 id: *id,
                 display_name: *name,
-                result: result.into(),
+                result: sym(result),
                 enforced_grant_controls: grants,
                 conditions_satisfied: None,
                 conditions_not_satisfied: None,

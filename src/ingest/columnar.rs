@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BooleanBuilder, Int64Builder, ListBuilder, StringBuilder, TimestampNanosecondBuilder,
-    UInt32Builder,
+    ArrayBuilder, BooleanBuilder, Int64Builder, ListBuilder, StringBuilder,
+    TimestampNanosecondBuilder, UInt32Builder,
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{
@@ -173,7 +173,8 @@ enum Kind {
     /// Utf8 holding a vocabulary word (or an IP address); null when the field is `None`.
     Word {
         nullable: bool,
-        get: fn(&SignIn) -> Option<String>,
+        /// Writes the word into the (empty) buffer; false when the field is `None`.
+        get: fn(&SignIn, &mut String) -> bool,
         set: fn(&mut SignIn, &str) -> Result<(), &'static str>,
     },
     /// Boolean; `nullable` when the field is an `Option<bool>`.
@@ -262,7 +263,7 @@ macro_rules! risk {
             name: $name,
             kind: Kind::Word {
                 nullable: true,
-                get: |s| s.$f.map(|r| r.as_str().to_owned()),
+                get: |s, out| s.$f.map(|r| out.push_str(r.as_str())).is_some(),
                 set: |s, v| {
                     s.$f = Some(
                         RiskLevel::parse(v)
@@ -298,7 +299,11 @@ const COLUMNS: &[Column] = &[
         name: "ip_address",
         kind: Kind::Word {
             nullable: true,
-            get: |s| s.ip_address.map(|ip| ip.to_string()),
+            get: |s, out| {
+                use std::fmt::Write;
+                // Writing to a String cannot fail.
+                s.ip_address.map(|ip| write!(out, "{ip}")).is_some()
+            },
             set: |s, v| {
                 s.ip_address = Some(v.parse().map_err(|_| "not an IP address")?);
                 Ok(())
@@ -320,7 +325,10 @@ const COLUMNS: &[Column] = &[
         name: "event_type",
         kind: Kind::Word {
             nullable: false,
-            get: |s| Some(s.event_type.as_str().to_owned()),
+            get: |s, out| {
+                out.push_str(s.event_type.as_str());
+                true
+            },
             set: |s, v| {
                 s.event_type = EventType::parse(v).ok_or(
                     "not an event type (interactiveUser, nonInteractiveUser, servicePrincipal, managedIdentity)",
@@ -344,7 +352,11 @@ const COLUMNS: &[Column] = &[
         name: "transfer_method",
         kind: Kind::Word {
             nullable: true,
-            get: |s| s.transfer_method.map(|t| t.as_str().to_owned()),
+            get: |s, out| {
+                s.transfer_method
+                    .map(|t| out.push_str(t.as_str()))
+                    .is_some()
+            },
             set: |s, v| {
                 s.transfer_method = Some(
                     TransferMethod::parse(v)
@@ -556,7 +568,6 @@ enum Builder {
 }
 
 /// `applied_policies` of many sign-ins: the struct's children and the list lengths.
-#[derive(Default)]
 struct PolicyBuilder {
     lengths: Vec<usize>,
     id: StringBuilder,
@@ -568,6 +579,37 @@ struct PolicyBuilder {
 }
 
 impl PolicyBuilder {
+    /// Room for `rows` sign-ins with `items` policies between them, `bytes` of text per text
+    /// field.
+    fn with_capacity(rows: usize, items: usize, bytes: [usize; 4]) -> PolicyBuilder {
+        PolicyBuilder {
+            lengths: Vec::with_capacity(rows),
+            id: StringBuilder::with_capacity(items, bytes[0]),
+            display_name: StringBuilder::with_capacity(items, bytes[1]),
+            result: StringBuilder::with_capacity(items, bytes[2]),
+            grants: ListBuilder::with_capacity(
+                StringBuilder::with_capacity(items, bytes[3]),
+                items,
+            ),
+            satisfied: UInt32Builder::with_capacity(items),
+            not_satisfied: UInt32Builder::with_capacity(items),
+        }
+    }
+
+    /// Rows, items and text bytes so far (see `with_capacity`).
+    fn size(&self) -> (usize, usize, [usize; 4]) {
+        (
+            self.lengths.len(),
+            self.id.len(),
+            [
+                self.id.values_slice().len(),
+                self.display_name.values_slice().len(),
+                self.result.values_slice().len(),
+                self.grants.values_ref().values_slice().len(),
+            ],
+        )
+    }
+
     fn push(&mut self, policies: &[AppliedPolicy]) {
         self.lengths.push(policies.len());
         for p in policies {
@@ -611,28 +653,98 @@ fn push_list(b: &mut ListBuilder<StringBuilder>, items: &[Ustr]) {
     b.append(true);
 }
 
+/// Rows per block that [`Builder::push`] takes column by column: the block's sign-ins stay in
+/// cache while each column's values are appended.
+const PUSH_BLOCK: usize = 512;
+
 impl Builder {
-    fn new(c: &Column) -> Builder {
+    /// An empty builder for `c`, with room for `rows` rows; `hint` is the size of the batch
+    /// before (as [`Builder::size`] gives it), so that the buffers are allocated once at
+    /// their final size instead of grown by doubling, for every batch.
+    fn new(c: &Column, rows: usize, hint: Option<(usize, usize, [usize; 4])>) -> Builder {
+        let (items, bytes) = match hint {
+            // Scaled from the rows of the batch before to `rows`, with an eighth to spare.
+            Some((n, items, bytes)) if n > 0 => {
+                let scale = |x: usize| (x / n + 1) * rows + (x / n + 1) * rows / 8;
+                (scale(items), bytes.map(scale))
+            }
+            _ => (0, [0; 4]),
+        };
         match c.kind {
-            Kind::Text(..) | Kind::Word { .. } => Builder::Text(StringBuilder::new()),
-            Kind::TextList(..) => Builder::TextList(ListBuilder::new(StringBuilder::new())),
-            Kind::Bool { .. } => Builder::Bool(BooleanBuilder::new()),
-            Kind::Int64 => Builder::Int64(Int64Builder::new()),
-            Kind::Time => Builder::Time(TimestampNanosecondBuilder::new().with_timezone("UTC")),
-            Kind::Policies => Builder::Policies(Box::default()),
+            Kind::Text(..) | Kind::Word { .. } => {
+                Builder::Text(StringBuilder::with_capacity(rows, bytes[0]))
+            }
+            Kind::TextList(..) => Builder::TextList(ListBuilder::with_capacity(
+                StringBuilder::with_capacity(items, bytes[0]),
+                rows,
+            )),
+            Kind::Bool { .. } => Builder::Bool(BooleanBuilder::with_capacity(rows)),
+            Kind::Int64 => Builder::Int64(Int64Builder::with_capacity(rows)),
+            Kind::Time => {
+                Builder::Time(TimestampNanosecondBuilder::with_capacity(rows).with_timezone("UTC"))
+            }
+            Kind::Policies => {
+                Builder::Policies(Box::new(PolicyBuilder::with_capacity(rows, items, bytes)))
+            }
         }
     }
 
-    /// Appends one sign-in's value; `nanos` is its `created_at`, checked by the caller.
-    fn push(&mut self, c: &Column, s: &SignIn, nanos: i64) {
+    /// Rows, list items and text bytes appended so far: the hint for the next batch's builder.
+    fn size(&self) -> (usize, usize, [usize; 4]) {
+        match self {
+            Builder::Text(b) => (b.len(), 0, [b.values_slice().len(), 0, 0, 0]),
+            Builder::TextList(b) => (
+                b.len(),
+                b.values_ref().len(),
+                [b.values_ref().values_slice().len(), 0, 0, 0],
+            ),
+            Builder::Bool(b) => (b.len(), 0, [0; 4]),
+            Builder::Int64(b) => (b.len(), 0, [0; 4]),
+            Builder::Time(b) => (b.len(), 0, [0; 4]),
+            Builder::Policies(b) => b.size(),
+        }
+    }
+
+    /// Appends the sign-ins' values; `nanos` are their `created_at`, checked by the caller;
+    /// `word` is scratch space.
+    fn push(&mut self, c: &Column, rows: &[SignIn], nanos: &[i64], word: &mut String) {
         match (self, &c.kind) {
-            (Builder::Text(b), Kind::Text(get, _)) => b.append_value(get(s)),
-            (Builder::Text(b), Kind::Word { get, .. }) => b.append_option(get(s)),
-            (Builder::TextList(b), Kind::TextList(get, _)) => push_list(b, get(s)),
-            (Builder::Bool(b), Kind::Bool { get, .. }) => b.append_option(get(s)),
-            (Builder::Int64(b), _) => b.append_value(s.error_code),
-            (Builder::Time(b), _) => b.append_value(nanos),
-            (Builder::Policies(b), _) => b.push(&s.applied_policies),
+            (Builder::Text(b), Kind::Text(get, _)) => {
+                for s in rows {
+                    b.append_value(get(s));
+                }
+            }
+            (Builder::Text(b), Kind::Word { get, .. }) => {
+                for s in rows {
+                    word.clear();
+                    if get(s, word) {
+                        b.append_value(&*word);
+                    } else {
+                        b.append_null();
+                    }
+                }
+            }
+            (Builder::TextList(b), Kind::TextList(get, _)) => {
+                for s in rows {
+                    push_list(b, get(s));
+                }
+            }
+            (Builder::Bool(b), Kind::Bool { get, .. }) => {
+                for s in rows {
+                    b.append_option(get(s));
+                }
+            }
+            (Builder::Int64(b), _) => {
+                for s in rows {
+                    b.append_value(s.error_code);
+                }
+            }
+            (Builder::Time(b), _) => b.append_slice(nanos),
+            (Builder::Policies(b), _) => {
+                for s in rows {
+                    b.push(&s.applied_policies);
+                }
+            }
             // `Builder::new` pairs each builder with its column's kind.
             _ => {}
         }
@@ -674,6 +786,9 @@ pub struct SignInWriter {
     builders: Vec<Builder>,
     pending: usize,
     rows: u64,
+    /// Scratch: the `created_at` of the rows being appended, and a word column's text.
+    nanos: Vec<i64>,
+    word: String,
 }
 
 impl SignInWriter {
@@ -710,23 +825,39 @@ impl SignInWriter {
             temp,
             schema,
             sink: Some(sink),
-            builders: COLUMNS.iter().map(Builder::new).collect(),
+            // The first batch grows its buffers; later ones are sized from the one before.
+            builders: COLUMNS
+                .iter()
+                .map(|c| Builder::new(c, ROWS_PER_GROUP, None))
+                .collect(),
             pending: 0,
             rows: 0,
+            nanos: Vec::with_capacity(PUSH_BLOCK),
+            word: String::new(),
         })
     }
 
     /// Appends sign-ins; every [`ROWS_PER_GROUP`] rows become one row group / record batch.
     pub fn write(&mut self, signins: &[SignIn]) -> Result<(), ColumnarError> {
-        for s in signins {
-            let nanos = nanos(&self.path, s)?;
-            for (b, c) in self.builders.iter_mut().zip(COLUMNS) {
-                b.push(c, s, nanos);
+        let mut rest = signins;
+        while !rest.is_empty() {
+            let take = rest
+                .len()
+                .min(ROWS_PER_GROUP - self.pending)
+                .min(PUSH_BLOCK);
+            let (block, later) = rest.split_at(take);
+            self.nanos.clear();
+            for s in block {
+                self.nanos.push(nanos(&self.path, s)?);
             }
-            self.pending += 1;
+            for (b, c) in self.builders.iter_mut().zip(COLUMNS) {
+                b.push(c, block, &self.nanos, &mut self.word);
+            }
+            self.pending += take;
             if self.pending == ROWS_PER_GROUP {
                 self.flush()?;
             }
+            rest = later;
         }
         Ok(())
     }
@@ -739,6 +870,7 @@ impl SignInWriter {
             path: self.path.clone(),
             message: e,
         };
+        let sizes: Vec<_> = self.builders.iter().map(Builder::size).collect();
         let columns = self
             .builders
             .iter_mut()
@@ -755,6 +887,12 @@ impl SignInWriter {
             }
             Some(Sink::Ipc(w)) => w.write(&batch).map_err(|e| encode(e.to_string()))?,
             None => {}
+        }
+        // The next batch's buffers at their final size, allocated once this batch's are freed
+        // (so the allocator can hand the same memory back).
+        drop(batch);
+        for ((b, c), size) in self.builders.iter_mut().zip(COLUMNS).zip(sizes) {
+            *b = Builder::new(c, ROWS_PER_GROUP, Some(size));
         }
         self.rows += self.pending as u64;
         self.pending = 0;
@@ -1573,11 +1711,10 @@ mod tests {
     fn batch_with_bad_rows() -> RecordBatch {
         let schema = schema();
         let good = full();
-        let mut builders: Vec<Builder> = COLUMNS.iter().map(Builder::new).collect();
-        for _ in 0..3 {
-            for (b, c) in builders.iter_mut().zip(COLUMNS) {
-                b.push(c, &good, 0);
-            }
+        let mut builders: Vec<Builder> = COLUMNS.iter().map(|c| Builder::new(c, 3, None)).collect();
+        let rows = [good.clone(), good.clone(), good];
+        for (b, c) in builders.iter_mut().zip(COLUMNS) {
+            b.push(c, &rows, &[0; 3], &mut String::new());
         }
         let mut columns: Vec<ArrayRef> = builders.iter_mut().map(|b| b.finish().unwrap()).collect();
         let at = |name| COLUMNS.iter().position(|c| c.name == name).unwrap();

@@ -60,10 +60,7 @@ fn select_policies(tenant: &mut Tenant, wanted: &[String]) -> anyhow::Result<()>
             );
         }
     }
-    tenant
-        .set
-        .policies
-        .retain(|p| wanted.iter().any(|w| matches(p, w)));
+    tenant.set.retain(|p| wanted.iter().any(|w| matches(p, w)));
     Ok(())
 }
 

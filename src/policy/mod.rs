@@ -392,6 +392,13 @@ impl PolicySet {
         set
     }
 
+    /// Keeps the policies `keep` says yes to (`run --policy`), and gives the rest their memo
+    /// slots again (the per-sign-in memo then still serves them).
+    pub fn retain(&mut self, keep: impl FnMut(&CompiledPolicy) -> bool) {
+        self.policies.retain(keep);
+        self.memo_slots = memo_slots(&self.policies);
+    }
+
     /// The memo slots of `p` when it is one of this set's policies (by address) and the one
     /// `build` put at that index (its `id` text is the same allocation), else none.
     pub fn memo_slots_of(&self, p: &CompiledPolicy) -> MemoSlots {

@@ -144,6 +144,18 @@ pub fn check(tenant: &Tenant, signins: &[SignIn], clocks: &HashMap<String, i64>)
     check_with(tenant, clocks, acc)
 }
 
+/// The policies (by index) that replace a legacy policy of this kind.
+fn replacements_of(tenant: &Tenant, kind: PolicyKind) -> Vec<usize> {
+    tenant
+        .set
+        .policies
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| replaces(p, kind))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// The legacy risk policies that have replacements: (legacy policy, replacements), in policy
 /// order.
 fn comparisons(tenant: &Tenant) -> Vec<(usize, Vec<usize>)> {
@@ -158,17 +170,7 @@ fn comparisons(tenant: &Tenant) -> Vec<(usize, Vec<usize>)> {
                 PolicyKind::LegacySignInRisk | PolicyKind::LegacyUserRisk
             )
         })
-        .map(|(li, l)| {
-            let rs = tenant
-                .set
-                .policies
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| replaces(p, l.kind))
-                .map(|(i, _)| i)
-                .collect::<Vec<_>>();
-            (li, rs)
-        })
+        .map(|(li, l)| (li, replacements_of(tenant, l.kind)))
         .filter(|(_, rs)| !rs.is_empty())
         .collect()
 }
@@ -235,14 +237,7 @@ pub fn check_with(tenant: &Tenant, clocks: &HashMap<String, i64>, acc: Migration
             PolicyKind::LegacySignInRisk => "sign-in risk",
             PolicyKind::LegacyUserRisk => "user risk",
         };
-        let rs: Vec<usize> = tenant
-            .set
-            .policies
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| replaces(p, l.kind))
-            .map(|(i, _)| i)
-            .collect();
+        let rs = replacements_of(tenant, l.kind);
         let replacements: Vec<PolicyRef> = rs
             .iter()
             .map(|&i| PolicyRef::of(&tenant.set.policies[i]))

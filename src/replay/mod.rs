@@ -511,14 +511,7 @@ pub fn registration_clocks(tenant: &Tenant, signins: &[SignIn]) -> HashMap<Strin
             engine::registration::accumulate(&env, chunk, &mut c);
             c
         })
-        .reduce(HashMap::new, |mut a, b| {
-            for (k, v) in b {
-                a.entry(k)
-                    .and_modify(|x: &mut i64| *x = (*x).min(v))
-                    .or_insert(v);
-            }
-            a
-        })
+        .reduce(HashMap::new, merge_clocks)
 }
 
 /// What the report writers need of each sign-in of a batch, aligned with the batch.
@@ -627,16 +620,7 @@ impl<'t> Replayer<'t> {
         on_chunk: &(dyn Fn(u64) + Sync),
     ) -> (Vec<SignIn>, BatchOut) {
         if !self.fixed && self.has_registration_policy {
-            let no_clocks = HashMap::new();
-            let env = self.tenant.env(&no_clocks);
-            let found = batch
-                .par_chunks(CHUNK)
-                .map(|chunk| {
-                    let mut c = HashMap::new();
-                    engine::registration::accumulate(&env, chunk, &mut c);
-                    c
-                })
-                .reduce(HashMap::new, merge_clocks);
+            let found = registration_clocks(self.tenant, &batch);
             self.clocks = merge_clocks(std::mem::take(&mut self.clocks), found);
         }
         let (from, to) = self.window;

@@ -379,7 +379,7 @@ fn stream(
         let mut report =
             ingest::stream(&files, options, &|_, bytes| bar.inc(bytes), &mut |batch| {
                 let (batch, out) = replayer.feed(batch, &show);
-                collector.add(&batch, &out, replayer.clocks(), None)?;
+                collector.add(batch, out, replayer.clocks(), None)?;
                 Ok(())
             })?;
         bar.finish_and_clear();
@@ -444,8 +444,7 @@ fn in_memory(
         Finished::Again(_) => anyhow::bail!("a replay with its clocks given finishes at once"),
     };
     let mut collector = Collector::in_memory(tenant)?;
-    collector.add(&signins, &out, &replay.registration_clocks, Some(&mut pz))?;
-    drop(signins);
+    collector.add(signins, out, &replay.registration_clocks, Some(&mut pz))?;
     let collected = collector.finish(&replay)?;
     Ok(Replayed {
         report,

@@ -75,10 +75,6 @@ fn app_label_str(s: &SignIn) -> &'static str {
     }
 }
 
-fn app_label(s: &SignIn) -> String {
-    app_label_str(s).to_owned()
-}
-
 /// Counts one more `key`, allocating it only the first time.
 pub(crate) fn count(counts: &mut BTreeMap<String, u64>, key: &str) {
     match counts.get_mut(key) {
@@ -89,12 +85,32 @@ pub(crate) fn count(counts: &mut BTreeMap<String, u64>, key: &str) {
     }
 }
 
+/// Interned text counted by address while a run goes. Every label comes from the sign-ins'
+/// interned strings or from a literal, so equal text nearly always shares one address; where
+/// it does not (a literal and an interned copy), [`AffectedAcc::finish`] adds the counts up.
+#[derive(Clone, Copy)]
+struct Label(&'static str);
+
+impl Label {
+    fn key(self) -> (usize, usize) {
+        (self.0.as_ptr() as usize, self.0.len())
+    }
+}
+
+/// Counts by [`Label`] address.
+type LabelCounts = rustc_hash::FxHashMap<(usize, usize), (Label, u64)>;
+
+/// A [`UserRow`] while counting: its apps by [`Label`] address.
+struct UserAcc {
+    row: UserRow,
+    apps: Vec<Label>,
+}
+
 /// [`Affected`], built batch by batch from the replay's detail rows.
 pub struct AffectedAcc {
-    /// Per policy: counts by app, client app type, platform and country, keyed by interned
-    /// (static) text while counting.
-    breakdowns: Vec<[rustc_hash::FxHashMap<&'static str, u64>; 4]>,
-    users: rustc_hash::FxHashMap<(usize, Ustr), UserRow>,
+    /// Per policy: counts by app, client app type, platform and country.
+    breakdowns: Vec<[LabelCounts; 4]>,
+    users: rustc_hash::FxHashMap<(usize, Ustr), UserAcc>,
 }
 
 impl AffectedAcc {
@@ -114,38 +130,39 @@ impl AffectedAcc {
             let Some(s) = batch.get(r.signin) else {
                 continue;
             };
+            let app = Label(app_label_str(s));
             if let Some(b) = self.breakdowns.get_mut(r.policy) {
                 let country = if s.country.is_empty() {
                     "(unknown)"
                 } else {
                     s.country.as_str()
                 };
-                let keys = [
-                    app_label_str(s),
-                    s.client_app.as_str(),
-                    s.platform.as_str(),
-                    country,
-                ];
+                let keys = [app.0, s.client_app.as_str(), s.platform.as_str(), country];
                 for (counts, k) in b.iter_mut().zip(keys) {
-                    *counts.entry(k).or_default() += 1;
+                    let k = Label(k);
+                    counts.entry(k.key()).or_insert((k, 0)).1 += 1;
                 }
             }
             if s.user_id.is_empty() {
                 continue;
             }
-            let row = self
+            let acc = self
                 .users
                 .entry((r.policy, s.user_id))
-                .or_insert_with(|| UserRow {
-                    user_id: s.user_id.to_string(),
-                    user_principal_name: s.user_principal_name.to_string(),
-                    policy: r.policy,
-                    impact: r.impact,
-                    signins: 0,
-                    first_seen: s.created_at,
-                    last_seen: s.created_at,
-                    apps: BTreeSet::new(),
+                .or_insert_with(|| UserAcc {
+                    row: UserRow {
+                        user_id: s.user_id.to_string(),
+                        user_principal_name: s.user_principal_name.to_string(),
+                        policy: r.policy,
+                        impact: r.impact,
+                        signins: 0,
+                        first_seen: s.created_at,
+                        last_seen: s.created_at,
+                        apps: BTreeSet::new(),
+                    },
+                    apps: Vec::new(),
                 });
+            let row = &mut acc.row;
             row.signins += 1;
             if r.impact.severity() > row.impact.severity() {
                 row.impact = r.impact;
@@ -155,14 +172,21 @@ impl AffectedAcc {
             if row.user_principal_name.is_empty() {
                 row.user_principal_name = s.user_principal_name.to_string();
             }
-            if !row.apps.contains(app_label_str(s)) {
-                row.apps.insert(app_label(s));
+            if !acc.apps.iter().any(|a| a.key() == app.key()) {
+                acc.apps.push(app);
             }
         }
     }
 
     pub fn finish(self) -> Affected {
-        let mut rows: Vec<UserRow> = self.users.into_values().collect();
+        let mut rows: Vec<UserRow> = self
+            .users
+            .into_values()
+            .map(|mut a| {
+                a.row.apps = a.apps.iter().map(|l| l.0.to_owned()).collect();
+                a.row
+            })
+            .collect();
         rows.sort_by(|a, b| {
             (a.policy, &a.user_principal_name, &a.user_id).cmp(&(
                 b.policy,
@@ -170,10 +194,12 @@ impl AffectedAcc {
                 &b.user_id,
             ))
         });
-        let sorted = |m: rustc_hash::FxHashMap<&'static str, u64>| {
-            m.into_iter()
-                .map(|(k, n)| (k.to_owned(), n))
-                .collect::<BTreeMap<String, u64>>()
+        let sorted = |m: LabelCounts| {
+            let mut out: BTreeMap<String, u64> = BTreeMap::new();
+            for (label, n) in m.into_values() {
+                *out.entry(label.0.to_owned()).or_default() += n;
+            }
+            out
         };
         Affected {
             users: rows,

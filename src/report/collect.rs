@@ -11,32 +11,68 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::thread::JoinHandle;
 
 use serde_json::{json, Value};
 
 use super::affected::{Affected, AffectedAcc};
-use super::details::{DetailsError, DetailsWriter};
+use super::details::{DetailsError, DetailsWriter, PolicyTexts};
 use super::{html, Prepared, WriteError};
 use crate::checks::coverage::CoverageAcc;
 use crate::checks::migration::MigrationAcc;
 use crate::checks::{breakglass, exclusions, migration};
 use crate::directory::UserIdx;
 use crate::privacy::Pseudonymizer;
-use crate::replay::{BatchOut, Replay};
+use crate::replay::{BatchOut, DetailRow, Replay};
 use crate::signin::SignIn;
 use crate::tenant::Tenant;
 
-/// Where the detail files go while the run goes.
-enum Details {
-    /// Files in a staging folder, moved into the report folder at the end.
-    Files {
-        writer: DetailsWriter<BufWriter<File>>,
+/// A batch's sign-ins (pseudonymized when the run is) and detail rows, for the detail files
+/// and the affected users.
+type Job = (Vec<SignIn>, Vec<DetailRow>);
+
+/// What the detail rows make: the detail files and the affected users.
+struct Rows<W: Write + Send> {
+    writer: DetailsWriter<W>,
+    affected: AffectedAcc,
+}
+
+impl<W: Write + Send> Rows<W> {
+    fn add(
+        &mut self,
+        policies: &PolicyTexts,
+        batch: &[SignIn],
+        rows: &[DetailRow],
+        pz: Option<&mut Pseudonymizer>,
+    ) -> Result<(), DetailsError> {
+        self.affected.add(batch, rows);
+        self.writer.add(policies, batch, rows, pz)
+    }
+}
+
+type Staged = Rows<BufWriter<File>>;
+
+/// Where the detail rows go while the run goes.
+enum Sink {
+    /// Into files in a staging folder (moved into the report folder at the end), by a thread
+    /// of their own, so that the replay goes on with the next batch meanwhile. A batch is
+    /// handed over when the thread is done with the one before (so at most two are held).
+    Thread {
+        jobs: Option<SyncSender<Job>>,
+        thread: Option<JoinHandle<Result<Staged, DetailsError>>>,
         csv: PathBuf,
         parquet: PathBuf,
     },
-    Memory(DetailsWriter<Vec<u8>>),
+    /// Into memory, here: a pseudonymized run checks the bytes before it writes them.
+    Memory {
+        rows: Box<Rows<Vec<u8>>>,
+        /// The policies as the files show them (made at the first batch, pseudonymized when
+        /// the run is).
+        policies: Option<PolicyTexts>,
+    },
 }
 
 /// The detail files, finished.
@@ -47,16 +83,13 @@ pub enum DetailFiles {
 
 pub struct Collector<'t> {
     tenant: &'t Tenant,
-    details: Details,
-    affected: AffectedAcc,
+    sink: Sink,
     coverage: CoverageAcc,
     signed_in: HashSet<UserIdx>,
     any_signins: bool,
     break_glass: BTreeSet<UserIdx>,
     break_glass_signins: Vec<SignIn>,
     migration: MigrationAcc,
-    /// With a pseudonymizer: the policies' names, pseudonymized.
-    policy_names: Option<Vec<String>>,
 }
 
 fn details_error(e: DetailsError) -> WriteError {
@@ -73,18 +106,39 @@ fn staged(staging: &Path, name: &str) -> std::io::Result<(PathBuf, BufWriter<Fil
     Ok((path, BufWriter::with_capacity(1 << 20, f)))
 }
 
+/// The detail rows' thread: adds each batch as it comes; stops at the first error.
+fn write_rows(
+    mut rows: Staged,
+    policies: PolicyTexts,
+    jobs: Receiver<Job>,
+) -> Result<Staged, DetailsError> {
+    for (batch, details) in jobs {
+        rows.add(&policies, &batch, &details, None)?;
+    }
+    Ok(rows)
+}
+
 impl<'t> Collector<'t> {
     /// Detail files written into `staging` (a folder on the same file system as the report
-    /// folder) as batches come.
+    /// folder) as batches come, by a thread of their own.
     pub fn to_files(tenant: &'t Tenant, staging: &Path) -> Result<Collector<'t>, WriteError> {
         std::fs::create_dir_all(staging)?;
         let (csv, csv_out) = staged(staging, "details.csv")?;
         let (parquet, parquet_out) = staged(staging, "details.parquet")?;
-        let writer = DetailsWriter::new(csv_out, parquet_out).map_err(details_error)?;
+        let rows = Rows {
+            writer: DetailsWriter::new(csv_out, parquet_out).map_err(details_error)?,
+            affected: AffectedAcc::new(tenant.set.policies.len()),
+        };
+        let policies = PolicyTexts::new(tenant, None);
+        let (jobs, received) = std::sync::mpsc::sync_channel(0);
+        let thread = std::thread::Builder::new()
+            .name("ca-replay-details".into())
+            .spawn(move || write_rows(rows, policies, received))?;
         Ok(Collector::with(
             tenant,
-            Details::Files {
-                writer,
+            Sink::Thread {
+                jobs: Some(jobs),
+                thread: Some(thread),
                 csv,
                 parquet,
             },
@@ -93,38 +147,46 @@ impl<'t> Collector<'t> {
 
     /// Detail files kept in memory.
     pub fn in_memory(tenant: &'t Tenant) -> Result<Collector<'t>, WriteError> {
-        let writer = DetailsWriter::new(Vec::new(), Vec::new()).map_err(details_error)?;
-        Ok(Collector::with(tenant, Details::Memory(writer)))
+        let rows = Rows {
+            writer: DetailsWriter::new(Vec::new(), Vec::new()).map_err(details_error)?,
+            affected: AffectedAcc::new(tenant.set.policies.len()),
+        };
+        Ok(Collector::with(
+            tenant,
+            Sink::Memory {
+                rows: Box::new(rows),
+                policies: None,
+            },
+        ))
     }
 
-    fn with(tenant: &'t Tenant, details: Details) -> Collector<'t> {
+    fn with(tenant: &'t Tenant, sink: Sink) -> Collector<'t> {
         Collector {
             tenant,
-            details,
-            affected: AffectedAcc::new(tenant.set.policies.len()),
+            sink,
             coverage: CoverageAcc::default(),
             signed_in: HashSet::new(),
             any_signins: false,
             break_glass: breakglass::configured_accounts(tenant),
             break_glass_signins: Vec::new(),
             migration: MigrationAcc::new(tenant),
-            policy_names: None,
         }
     }
 
     /// Adds a batch the replay has been through (`out` aligned with `batch`); `clocks`: the
-    /// MFA registration clocks the replay used for it.
+    /// MFA registration clocks the replay used for it. With a pseudonymizer (in memory only),
+    /// the detail files and affected users are made from pseudonymized copies.
     pub fn add(
         &mut self,
-        batch: &[SignIn],
-        out: &BatchOut,
+        batch: Vec<SignIn>,
+        out: BatchOut,
         clocks: &HashMap<String, i64>,
-        mut pz: Option<&mut Pseudonymizer>,
+        pz: Option<&mut Pseudonymizer>,
     ) -> Result<(), WriteError> {
         let tenant = self.tenant;
         self.any_signins |= !batch.is_empty();
         self.coverage
-            .add(tenant, batch, &out.protection, &out.dir_users);
+            .add(tenant, &batch, &out.protection, &out.dir_users);
         self.signed_in.extend(out.dir_users.iter().flatten());
         if !self.break_glass.is_empty() {
             let accounts = &self.break_glass;
@@ -136,62 +198,75 @@ impl<'t> Collector<'t> {
                     .map(|(s, _)| s.clone()),
             );
         }
-        self.migration.add(tenant, clocks, batch);
-        let shown: std::borrow::Cow<[SignIn]> = match pz.as_deref_mut() {
-            None => batch.into(),
-            Some(pz) => {
-                if self.policy_names.is_none() {
-                    let names = tenant
-                        .set
-                        .policies
-                        .iter()
-                        .map(|p| pz.text(&p.display_name).map(|t| t.into_owned()))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    self.policy_names = Some(names);
-                }
-                let mut copy = batch.to_vec();
-                for s in &mut copy {
+        self.migration.add(tenant, clocks, &batch);
+        match (&mut self.sink, pz) {
+            (Sink::Memory { rows, policies }, None) => {
+                let policies = policies.get_or_insert_with(|| PolicyTexts::new(tenant, None));
+                rows.add(policies, &batch, &out.details, None)
+                    .map_err(details_error)
+            }
+            (Sink::Memory { rows, policies }, Some(pz)) => {
+                let policies = match policies {
+                    Some(p) => p,
+                    None => {
+                        let names = tenant
+                            .set
+                            .policies
+                            .iter()
+                            .map(|p| pz.text(&p.display_name).map(|t| t.into_owned()))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        policies.insert(PolicyTexts::new(tenant, Some(&names)))
+                    }
+                };
+                let mut shown = batch;
+                for s in &mut shown {
                     pz.signin(s)?;
                 }
-                copy.into()
+                rows.add(policies, &shown, &out.details, Some(pz))
+                    .map_err(details_error)
             }
-        };
-        self.affected.add(&shown, &out.details);
-        let names = self.policy_names.as_deref();
-        let writer = match &mut self.details {
-            Details::Files { writer, .. } => writer.add(tenant, names, &shown, &out.details, pz),
-            Details::Memory(writer) => writer.add(tenant, names, &shown, &out.details, pz),
-        };
-        writer.map_err(details_error)
-    }
-
-    /// Detail rows written so far.
-    pub fn detail_rows(&self) -> u64 {
-        match &self.details {
-            Details::Files { writer, .. } => writer.rows(),
-            Details::Memory(writer) => writer.rows(),
+            (Sink::Thread { .. }, Some(_)) => Err(WriteError::Io(std::io::Error::other(
+                "a pseudonymized run keeps its detail files in memory",
+            ))),
+            (Sink::Thread { jobs, thread, .. }, None) => {
+                let sent = jobs
+                    .as_ref()
+                    .is_some_and(|j| j.send((batch, out.details)).is_ok());
+                if sent {
+                    Ok(())
+                } else {
+                    // The thread stopped: at an error, which joining it gives.
+                    jobs.take();
+                    Err(joined(thread.take()).err().unwrap_or_else(|| {
+                        WriteError::Io(std::io::Error::other("the detail files' writer stopped"))
+                    }))
+                }
+            }
         }
     }
 
     /// Finishes the detail files and the checks, for the replay the batches went through.
     pub fn finish(self, replay: &Replay) -> Result<Collected, WriteError> {
         let tenant = self.tenant;
-        let details = match self.details {
-            Details::Files {
-                writer,
+        let (details, affected) = match self.sink {
+            Sink::Thread {
+                jobs,
+                thread,
                 csv,
                 parquet,
             } => {
-                let (a, b) = writer.finish().map_err(details_error)?;
+                drop(jobs);
+                let rows = joined(thread)?;
+                let (a, b) = rows.writer.finish().map_err(details_error)?;
                 for w in [a, b] {
                     let f = w.into_inner().map_err(|e| WriteError::Io(e.into_error()))?;
                     f.sync_all()?;
                 }
-                DetailFiles::Staged { csv, parquet }
+                (DetailFiles::Staged { csv, parquet }, rows.affected)
             }
-            Details::Memory(writer) => {
-                let (csv, parquet) = writer.finish().map_err(details_error)?;
-                DetailFiles::Memory { csv, parquet }
+            Sink::Memory { rows, .. } => {
+                let (csv, parquet) = rows.writer.finish().map_err(details_error)?;
+                (DetailFiles::Memory { csv, parquet }, rows.affected)
             }
         };
         let value = |v: Result<Value, serde_json::Error>| v.unwrap_or(Value::Null);
@@ -219,9 +294,21 @@ impl<'t> Collector<'t> {
         };
         Ok(Collected {
             prepared,
-            affected: self.affected.finish(),
+            affected: affected.finish(),
             details,
         })
+    }
+}
+
+/// The detail rows' thread's result, once it has stopped.
+fn joined(thread: Option<JoinHandle<Result<Staged, DetailsError>>>) -> Result<Staged, WriteError> {
+    let thread = thread
+        .ok_or_else(|| WriteError::Io(std::io::Error::other("the detail files' writer stopped")))?;
+    match thread.join() {
+        Ok(done) => done.map_err(details_error),
+        Err(_) => Err(WriteError::Io(std::io::Error::other(
+            "the detail files' writer panicked",
+        ))),
     }
 }
 

@@ -6,8 +6,12 @@
 //! In: each batch of sign-ins with its detail rows (`replay::BatchOut`). Out: the two files'
 //! bytes, into any `Write` (files in a staging folder for a run, memory when the bytes must be
 //! checked before they are written, as `--pseudonymize` does). Deterministic for identical
-//! inputs. The CSV's cells are guarded against spreadsheet formulas (`csv_cell`); the typed
-//! file's values are written as they are. Parquet: Snappy, 64k rows per row group.
+//! inputs. The CSV's cells are guarded against spreadsheet formulas (`csv_cell`) and quoted as
+//! the `csv` crate quotes ([`push_cell`]); the typed file's values are written as they are.
+//! Parquet: Snappy, 64k rows per row group, statistics for the time only.
+//!
+//! A run writes tens of millions of rows, so the CSV is assembled from pieces formatted once:
+//! a sign-in's five cells once for all its rows, a policy's three cells once for the run.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -17,7 +21,8 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use super::{csv_cell, DETAIL_COLUMNS};
 use crate::privacy::Pseudonymizer;
@@ -37,7 +42,9 @@ pub enum DetailsError {
 
 /// Writes both detail files as batches come.
 pub struct DetailsWriter<W: Write + Send> {
-    csv: csv::Writer<W>,
+    csv: W,
+    /// CSV bytes not handed to `csv` yet.
+    buf: Vec<u8>,
     parquet: ArrowWriter<W>,
     schema: SchemaRef,
     rows: u64,
@@ -48,17 +55,46 @@ pub struct DetailsWriter<W: Write + Send> {
     pending: usize,
 }
 
+/// The policies as the detail files show them.
+pub struct PolicyTexts(Vec<PolicyText>);
+
+struct PolicyText {
+    id: String,
+    name: String,
+    state: &'static str,
+    /// `policy_id,policy_name,policy_state,` as CSV.
+    cells: Vec<u8>,
+}
+
+impl PolicyTexts {
+    /// The tenant's policies, named by `names` (aligned with the policy set; pseudonymized
+    /// names) or by their own display names.
+    pub fn new(tenant: &Tenant, names: Option<&[String]>) -> PolicyTexts {
+        let texts = tenant.set.policies.iter().enumerate().map(|(i, p)| {
+            let name = names
+                .and_then(|n| n.get(i))
+                .map_or(p.display_name.as_str(), String::as_str);
+            let mut cells = Vec::new();
+            for c in [p.id.as_str(), name, p.state.as_str()] {
+                push_cell(&mut cells, c);
+                cells.push(b',');
+            }
+            PolicyText {
+                id: p.id.clone(),
+                name: name.to_owned(),
+                state: p.state.as_str(),
+                cells,
+            }
+        });
+        PolicyTexts(texts.collect())
+    }
+}
+
 /// Rows per Parquet row group (and per write).
 const GROUP: usize = 65_536;
 
-/// One detail row's values, in `DETAIL_COLUMNS` order but the time.
-struct Values<'a> {
-    signin_id: &'a str,
-    created_at: chrono::DateTime<chrono::Utc>,
-    user_id: &'a str,
-    user_principal_name: &'a str,
-    resource_id: &'a str,
-}
+/// CSV bytes gathered before a write.
+const FLUSH_AT: usize = 1 << 20;
 
 fn schema() -> SchemaRef {
     let fields: Vec<Field> = DETAIL_COLUMNS
@@ -75,29 +111,72 @@ fn schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// Appends `s` as one CSV cell: guarded against formulas ([`csv_cell`]), then quoted exactly
+/// as the `csv` crate's writer quotes by default (when the cell holds a comma, a double quote,
+/// CR or LF; double quotes doubled). Rows of more than one cell only: the crate writes a lone
+/// empty cell as `""`.
+pub(crate) fn push_cell(out: &mut Vec<u8>, s: &str) {
+    let s = csv_cell(s);
+    let b = s.as_bytes();
+    if b.iter().any(|&c| matches!(c, b',' | b'"' | b'\r' | b'\n')) {
+        out.reserve(b.len() + 2);
+        out.push(b'"');
+        for &c in b {
+            if c == b'"' {
+                out.push(b'"');
+            }
+            out.push(c);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(b);
+    }
+}
+
+/// The sign-in's time as the CSV shows it (RFC 3339, milliseconds, `Z`).
+fn csv_time(s: &SignIn) -> String {
+    s.created_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn text_builders(capacity: &[usize]) -> Vec<StringBuilder> {
+    capacity
+        .iter()
+        .map(|&bytes| StringBuilder::with_capacity(GROUP, bytes))
+        .collect()
+}
+
 impl<W: Write + Send> DetailsWriter<W> {
     /// Starts both files (the CSV's header row).
     pub fn new(csv_out: W, parquet_out: W) -> Result<DetailsWriter<W>, DetailsError> {
-        let mut csv = csv::Writer::from_writer(csv_out);
-        csv.write_record(DETAIL_COLUMNS)
-            .map_err(|e| DetailsError::Csv(e.to_string()))?;
+        let mut buf = Vec::with_capacity(FLUSH_AT + (64 << 10));
+        for (i, c) in DETAIL_COLUMNS.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            push_cell(&mut buf, c);
+        }
+        buf.push(b'\n');
         let schema = schema();
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(GROUP))
+            // Rows come in time order: only the time's statistics let a reader skip row
+            // groups; every group holds every policy and impact, and ids are random.
+            .set_statistics_enabled(EnabledStatistics::None)
+            .set_column_statistics_enabled(ColumnPath::from("created_at"), EnabledStatistics::Page)
             .set_created_by(format!("ca-replay {}", env!("CARGO_PKG_VERSION")))
             .build();
         let parquet = ArrowWriter::try_new(parquet_out, schema.clone(), Some(props))
             .map_err(|e| DetailsError::Parquet(e.to_string()))?;
         Ok(DetailsWriter {
-            csv,
+            csv: csv_out,
+            buf,
             parquet,
             schema,
             rows: 0,
-            time: TimestampNanosecondBuilder::new().with_timezone("UTC"),
-            text: (0..DETAIL_COLUMNS.len() - 1)
-                .map(|_| StringBuilder::new())
-                .collect(),
+            time: TimestampNanosecondBuilder::with_capacity(GROUP).with_timezone("UTC"),
+            text: text_builders(&[0; DETAIL_COLUMNS.len() - 1]),
             pending: 0,
         })
     }
@@ -107,70 +186,69 @@ impl<W: Write + Send> DetailsWriter<W> {
         self.rows
     }
 
-    /// Adds a batch's rows (`rows[i].signin` indexes `batch`). With a pseudonymizer (the
-    /// batch is then already pseudonymized), the reasons go through it, and the policies' names
-    /// are `policy_names` (pseudonymized too); without, the policies' own names.
+    /// Adds a batch's rows (`rows[i].signin` indexes `batch`), its policies shown as
+    /// `policies` says. With a pseudonymizer (the batch and the names are then already
+    /// pseudonymized), the reasons go through it.
     pub fn add(
         &mut self,
-        tenant: &Tenant,
-        policy_names: Option<&[String]>,
+        policies: &PolicyTexts,
         batch: &[SignIn],
         rows: &[DetailRow],
         mut pz: Option<&mut Pseudonymizer>,
     ) -> Result<(), DetailsError> {
+        // The current sign-in's index, its five CSV cells and its Parquet time.
+        let mut current: Option<(usize, Vec<u8>, i64)> = None;
         for r in rows {
-            let (Some(s), Some(p)) = (batch.get(r.signin), tenant.set.policies.get(r.policy))
-            else {
+            let (Some(s), Some(p)) = (batch.get(r.signin), policies.0.get(r.policy)) else {
                 continue;
+            };
+            let (prefix, nanos) = match &mut current {
+                Some((at, prefix, nanos)) if *at == r.signin => (&*prefix, *nanos),
+                _ => {
+                    let nanos = s.created_at.timestamp_nanos_opt().ok_or_else(|| {
+                        DetailsError::Parquet(format!(
+                            "sign-in {}: time {} out of range",
+                            s.id, s.created_at
+                        ))
+                    })?;
+                    let mut prefix = Vec::with_capacity(192);
+                    let time = csv_time(s);
+                    for c in [
+                        s.id.as_str(),
+                        time.as_str(),
+                        s.user_id.as_str(),
+                        s.user_principal_name.as_str(),
+                        s.resource_id.as_str(),
+                    ] {
+                        push_cell(&mut prefix, c);
+                        prefix.push(b',');
+                    }
+                    let (_, prefix, nanos) = current.insert((r.signin, prefix, nanos));
+                    (&*prefix, *nanos)
+                }
             };
             let reason = match pz.as_deref_mut() {
                 Some(pz) => pz.text(&r.reason)?,
-                None => std::borrow::Cow::Borrowed(r.reason.as_str()),
+                None => std::borrow::Cow::Borrowed(&*r.reason),
             };
-            let v = Values {
-                signin_id: &s.id,
-                created_at: s.created_at,
-                user_id: &s.user_id,
-                user_principal_name: &s.user_principal_name,
-                resource_id: &s.resource_id,
-            };
-            let name = policy_names
-                .and_then(|n| n.get(r.policy))
-                .map_or(p.display_name.as_str(), String::as_str);
-            let created = v
-                .created_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-            let record = [
-                csv_cell(v.signin_id),
-                created.as_str().into(),
-                csv_cell(v.user_id),
-                csv_cell(v.user_principal_name),
-                csv_cell(v.resource_id),
-                csv_cell(&p.id),
-                csv_cell(name),
-                p.state.as_str().into(),
-                r.impact.as_str().into(),
-                r.impact.result_word().into(),
-                csv_cell(&reason),
-            ];
-            self.csv
-                .write_record(record.iter().map(|c| c.as_ref()))
-                .map_err(|e| DetailsError::Csv(e.to_string()))?;
-            let nanos = v.created_at.timestamp_nanos_opt().ok_or_else(|| {
-                DetailsError::Parquet(format!(
-                    "sign-in {}: time {} out of range",
-                    v.signin_id, v.created_at
-                ))
-            })?;
+            let buf = &mut self.buf;
+            buf.extend_from_slice(prefix);
+            buf.extend_from_slice(&p.cells);
+            buf.extend_from_slice(r.impact.as_str().as_bytes());
+            buf.push(b',');
+            buf.extend_from_slice(r.impact.result_word().as_bytes());
+            buf.push(b',');
+            push_cell(buf, &reason);
+            buf.push(b'\n');
             self.time.append_value(nanos);
             let values = [
-                v.signin_id,
-                v.user_id,
-                v.user_principal_name,
-                v.resource_id,
+                s.id.as_str(),
+                s.user_id.as_str(),
+                s.user_principal_name.as_str(),
+                s.resource_id.as_str(),
                 p.id.as_str(),
-                name,
-                p.state.as_str(),
+                p.name.as_str(),
+                p.state,
                 r.impact.as_str(),
                 r.impact.result_word(),
                 &reason,
@@ -183,7 +261,18 @@ impl<W: Write + Send> DetailsWriter<W> {
             if self.pending == GROUP {
                 self.flush()?;
             }
+            if self.buf.len() >= FLUSH_AT {
+                self.write_csv()?;
+            }
         }
+        Ok(())
+    }
+
+    fn write_csv(&mut self) -> Result<(), DetailsError> {
+        self.csv
+            .write_all(&self.buf)
+            .map_err(|e| DetailsError::Csv(e.to_string()))?;
+        self.buf.clear();
         Ok(())
     }
 
@@ -193,11 +282,13 @@ impl<W: Write + Send> DetailsWriter<W> {
             return Ok(());
         }
         self.pending = 0;
+        // The next group's builders sized as this one's were.
+        let used: Vec<usize> = self.text.iter().map(|b| b.values_slice().len()).collect();
+        let full = std::mem::replace(&mut self.text, text_builders(&used));
         // Column order of DETAIL_COLUMNS: signin_id, created_at, then the rest.
-        let mut text = self
-            .text
-            .iter_mut()
-            .map(|b| Arc::new(b.finish()) as ArrayRef);
+        let mut text = full
+            .into_iter()
+            .map(|mut b| Arc::new(b.finish()) as ArrayRef);
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(DETAIL_COLUMNS.len());
         columns.extend(text.next());
         columns.push(Arc::new(self.time.finish()));
@@ -212,14 +303,77 @@ impl<W: Write + Send> DetailsWriter<W> {
     /// Finishes both files; returns their outputs (CSV, Parquet), flushed.
     pub fn finish(mut self) -> Result<(W, W), DetailsError> {
         self.flush()?;
-        let csv = self
-            .csv
-            .into_inner()
-            .map_err(|e| DetailsError::Csv(e.to_string()))?;
+        self.write_csv()?;
+        let mut csv = self.csv;
+        csv.flush().map_err(|e| DetailsError::Csv(e.to_string()))?;
         let parquet = self
             .parquet
             .into_inner()
             .map_err(|e| DetailsError::Parquet(e.to_string()))?;
         Ok((csv, parquet))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A record written cell by cell with [`push_cell`].
+    fn ours(cells: &[String]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_cell(&mut out, c);
+        }
+        out.push(b'\n');
+        out
+    }
+
+    /// The same record through the `csv` crate, after the formula guard.
+    fn theirs(cells: &[String]) -> Vec<u8> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let guarded: Vec<String> = cells.iter().map(|c| csv_cell(c).into_owned()).collect();
+        w.write_record(&guarded).expect("writing to memory");
+        w.into_inner().expect("flushing to memory")
+    }
+
+    #[test]
+    fn cells_are_quoted_as_the_csv_crate_quotes_them() {
+        let cells: Vec<String> = [
+            "plain",
+            "",
+            "a,b",
+            "say \"hi\"",
+            "two\nlines",
+            "cr\rhere",
+            "=SUM(A1)",
+            "+1",
+            "-1",
+            "@x",
+            "\tx",
+            "\r\n",
+            "=\"a,b\"",
+            "ünïcode, too",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for c in &cells {
+            let row = vec![c.clone(), c.clone()];
+            assert_eq!(ours(&row), theirs(&row), "cell {c:?}");
+        }
+        assert_eq!(ours(&cells), theirs(&cells));
+    }
+
+    proptest! {
+        #[test]
+        fn any_cells_are_quoted_as_the_csv_crate_quotes_them(
+            cells in proptest::collection::vec("[a-c,\"\r\n=+@\t -]{0,6}|\\PC{0,4}", 2..6)
+        ) {
+            prop_assert_eq!(ours(&cells), theirs(&cells));
+        }
     }
 }

@@ -496,7 +496,7 @@ pub fn replay_and_write(
         other => std::io::Error::other(other.to_string()),
     };
     let mut c = collect::Collector::in_memory(tenant).map_err(io)?;
-    c.add(signins, &batch, &replay.registration_clocks, None)
+    c.add(signins.to_vec(), batch, &replay.registration_clocks, None)
         .map_err(io)?;
     let collected = c.finish(&replay).map_err(io)?;
     let gates = write(out, tenant, ingest, &replay, collected, options)?;

@@ -199,6 +199,28 @@ pub enum DetailsArg {
     All,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DetailsCsvArg {
+    /// While its rows fit in a spreadsheet (1,048,575 below the header); past that, not at all
+    /// (the report says so; details.parquet holds every row).
+    #[default]
+    Auto,
+    /// Whatever its length.
+    Always,
+    /// Never (details.parquet only).
+    Never,
+}
+
+impl From<DetailsCsvArg> for crate::report::details::CsvWhen {
+    fn from(a: DetailsCsvArg) -> Self {
+        match a {
+            DetailsCsvArg::Auto => Self::Auto,
+            DetailsCsvArg::Always => Self::Always,
+            DetailsCsvArg::Never => Self::Never,
+        }
+    }
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// The tenant folder (policies/, signins/, directory files, ca-replay.toml).
@@ -214,9 +236,12 @@ pub struct RunArgs {
     /// date of the newest sign-in, e.g. `contoso-2026-11-22`).
     #[arg(long)]
     pub run_name: Option<String>,
-    /// Which (sign-in, policy) rows go into details.csv.
+    /// Which (sign-in, policy) rows go into details.csv and details.parquet.
     #[arg(long, value_enum, default_value_t = DetailsArg::Applied)]
     pub details: DetailsArg,
+    /// When details.csv is written (details.parquet always is).
+    #[arg(long, value_enum, default_value_t = DetailsCsvArg::Auto)]
+    pub details_csv: DetailsCsvArg,
     /// Accept policy fields ca-replay does not evaluate, as warnings carried into every report.
     #[arg(long)]
     pub allow_unsupported: bool,

@@ -295,6 +295,10 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|w| w.to_string())
         .collect();
+    let csv_note = match collected.written.csv {
+        Err(crate::report::details::CsvSkipped::TooLong) => collected.written.csv_note(),
+        _ => None,
+    };
     let written = match &mut pz {
         None => crate::report::write(&out, &tenant, &report, &replay, collected, options)
             .with_context(|| format!("writing reports to `{}`", out.display())),
@@ -327,6 +331,9 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let gates = written?;
     for w in &warnings {
         eprintln!("{}", super::privacy::shown(&mut pz, w)?);
+    }
+    if let Some(note) = csv_note {
+        eprintln!("note: {note}");
     }
     eprintln!(
         "replayed {} sign-ins ({} evaluated) against {} policies in {:.2}s; reports in {}",
@@ -374,7 +381,7 @@ fn stream(
         };
         let again = clocks.is_some();
         let mut replayer = Replayer::new(tenant, details, clocks.take()).window(a.from, a.to);
-        let mut collector = Collector::to_files(tenant, staging)
+        let mut collector = Collector::to_files(tenant, staging, a.details_csv.into())
             .with_context(|| format!("creating `{}`", staging.display()))?;
         let mut report =
             ingest::stream(&files, options, &|_, bytes| bar.inc(bytes), &mut |batch| {
@@ -443,7 +450,7 @@ fn in_memory(
         Finished::Done(replay) => *replay,
         Finished::Again(_) => anyhow::bail!("a replay with its clocks given finishes at once"),
     };
-    let mut collector = Collector::in_memory(tenant)?;
+    let mut collector = Collector::in_memory(tenant, a.details_csv.into())?;
     collector.add(signins, out, &replay.registration_clocks, Some(&mut pz))?;
     let collected = collector.finish(&replay)?;
     Ok(Replayed {

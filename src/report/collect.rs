@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use serde_json::{json, Value};
 
 use super::affected::{Affected, AffectedAcc};
-use super::details::{DetailsError, DetailsWriter, PolicyTexts};
+use super::details::{CsvWhen, DetailsError, DetailsWriter, DetailsWritten, PolicyTexts};
 use super::{html, Prepared, WriteError};
 use crate::checks::coverage::CoverageAcc;
 use crate::checks::migration::MigrationAcc;
@@ -75,10 +75,16 @@ enum Sink {
     },
 }
 
-/// The detail files, finished.
+/// The detail files, finished (`csv`: `None` when it was not written; see `CsvWhen`).
 pub enum DetailFiles {
-    Staged { csv: PathBuf, parquet: PathBuf },
-    Memory { csv: Vec<u8>, parquet: Vec<u8> },
+    Staged {
+        csv: Option<PathBuf>,
+        parquet: PathBuf,
+    },
+    Memory {
+        csv: Option<Vec<u8>>,
+        parquet: Vec<u8>,
+    },
 }
 
 pub struct Collector<'t> {
@@ -120,13 +126,18 @@ fn write_rows(
 
 impl<'t> Collector<'t> {
     /// Detail files written into `staging` (a folder on the same file system as the report
-    /// folder) as batches come, by a thread of their own.
-    pub fn to_files(tenant: &'t Tenant, staging: &Path) -> Result<Collector<'t>, WriteError> {
+    /// folder) as batches come, by a thread of their own; `details.csv` as `csv` says.
+    pub fn to_files(
+        tenant: &'t Tenant,
+        staging: &Path,
+        csv: CsvWhen,
+    ) -> Result<Collector<'t>, WriteError> {
+        let when = csv;
         std::fs::create_dir_all(staging)?;
         let (csv, csv_out) = staged(staging, "details.csv")?;
         let (parquet, parquet_out) = staged(staging, "details.parquet")?;
         let rows = Rows {
-            writer: DetailsWriter::new(csv_out, parquet_out).map_err(details_error)?,
+            writer: DetailsWriter::new(csv_out, parquet_out, when).map_err(details_error)?,
             affected: AffectedAcc::new(tenant.set.policies.len()),
         };
         let policies = PolicyTexts::new(tenant, None);
@@ -145,10 +156,10 @@ impl<'t> Collector<'t> {
         ))
     }
 
-    /// Detail files kept in memory.
-    pub fn in_memory(tenant: &'t Tenant) -> Result<Collector<'t>, WriteError> {
+    /// Detail files kept in memory; `details.csv` as `csv` says.
+    pub fn in_memory(tenant: &'t Tenant, csv: CsvWhen) -> Result<Collector<'t>, WriteError> {
         let rows = Rows {
-            writer: DetailsWriter::new(Vec::new(), Vec::new()).map_err(details_error)?,
+            writer: DetailsWriter::new(Vec::new(), Vec::new(), csv).map_err(details_error)?,
             affected: AffectedAcc::new(tenant.set.policies.len()),
         };
         Ok(Collector::with(
@@ -248,7 +259,7 @@ impl<'t> Collector<'t> {
     /// Finishes the detail files and the checks, for the replay the batches went through.
     pub fn finish(self, replay: &Replay) -> Result<Collected, WriteError> {
         let tenant = self.tenant;
-        let (details, affected) = match self.sink {
+        let (details, affected, written) = match self.sink {
             Sink::Thread {
                 jobs,
                 thread,
@@ -257,16 +268,24 @@ impl<'t> Collector<'t> {
             } => {
                 drop(jobs);
                 let rows = joined(thread)?;
-                let (a, b) = rows.writer.finish().map_err(details_error)?;
+                let (a, b, written) = rows.writer.finish().map_err(details_error)?;
                 for w in [a, b] {
                     let f = w.into_inner().map_err(|e| WriteError::Io(e.into_error()))?;
                     f.sync_all()?;
                 }
-                (DetailFiles::Staged { csv, parquet }, rows.affected)
+                let csv = match written.csv {
+                    Ok(()) => Some(csv),
+                    Err(_) => {
+                        std::fs::remove_file(&csv)?;
+                        None
+                    }
+                };
+                (DetailFiles::Staged { csv, parquet }, rows.affected, written)
             }
             Sink::Memory { rows, .. } => {
-                let (csv, parquet) = rows.writer.finish().map_err(details_error)?;
-                (DetailFiles::Memory { csv, parquet }, rows.affected)
+                let (csv, parquet, written) = rows.writer.finish().map_err(details_error)?;
+                let csv = written.csv.is_ok().then_some(csv);
+                (DetailFiles::Memory { csv, parquet }, rows.affected, written)
             }
         };
         let value = |v: Result<Value, serde_json::Error>| v.unwrap_or(Value::Null);
@@ -296,6 +315,7 @@ impl<'t> Collector<'t> {
             prepared,
             affected: affected.finish(),
             details,
+            written,
         })
     }
 }
@@ -317,4 +337,5 @@ pub struct Collected {
     pub prepared: Prepared,
     pub affected: Affected,
     pub details: DetailFiles,
+    pub written: DetailsWritten,
 }

@@ -40,9 +40,62 @@ pub enum DetailsError {
     Privacy(#[from] crate::privacy::PrivacyError),
 }
 
+/// When `details.csv` is written (`run --details-csv`). `details.parquet` always is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CsvWhen {
+    /// While the rows fit in a spreadsheet ([`SPREADSHEET_ROWS`]); past that, not at all.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// The rows a spreadsheet opens below a header row (Excel and LibreOffice Calc open
+/// 1,048,576 rows). A CSV longer than that is read by tools that read Parquet too.
+pub const SPREADSHEET_ROWS: u64 = 1_048_575;
+
+/// What became of the detail files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailsWritten {
+    pub rows: u64,
+    /// Whether `details.csv` was written; when not, why.
+    pub csv: Result<(), CsvSkipped>,
+}
+
+/// Why `details.csv` was not written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvSkipped {
+    /// `--details-csv never`.
+    Asked,
+    /// `--details-csv auto`, and more rows than [`SPREADSHEET_ROWS`].
+    TooLong,
+}
+
+impl DetailsWritten {
+    /// Why `details.csv` is not in the report folder, in a sentence; `None` when it is.
+    pub fn csv_note(&self) -> Option<String> {
+        let rows = super::markdown::thousands(self.rows);
+        match self.csv {
+            Ok(()) => None,
+            Err(CsvSkipped::Asked) => Some(format!(
+                "details.csv not written (--details-csv never); details.parquet holds the {rows} detail rows"
+            )),
+            Err(CsvSkipped::TooLong) => Some(format!(
+                "details.csv not written: its {rows} rows are more than a spreadsheet opens ({}); details.parquet holds every row (DuckDB, polars, pandas read it); `run --details-csv always` writes the CSV anyway",
+                super::markdown::thousands(SPREADSHEET_ROWS)
+            )),
+        }
+    }
+}
+
 /// Writes both detail files as batches come.
 pub struct DetailsWriter<W: Write + Send> {
     csv: W,
+    when: CsvWhen,
+    /// Whether CSV rows are still written (see [`CsvWhen`]).
+    csv_on: bool,
+    /// The most rows `CsvWhen::Auto` writes ([`SPREADSHEET_ROWS`]).
+    csv_limit: u64,
     /// CSV bytes not handed to `csv` yet.
     buf: Vec<u8>,
     parquet: ArrowWriter<W>,
@@ -147,16 +200,23 @@ fn text_builders(capacity: &[usize]) -> Vec<StringBuilder> {
 }
 
 impl<W: Write + Send> DetailsWriter<W> {
-    /// Starts both files (the CSV's header row).
-    pub fn new(csv_out: W, parquet_out: W) -> Result<DetailsWriter<W>, DetailsError> {
+    /// Starts both files (the CSV's header row, unless `when` is `Never`).
+    pub fn new(
+        csv_out: W,
+        parquet_out: W,
+        when: CsvWhen,
+    ) -> Result<DetailsWriter<W>, DetailsError> {
+        let csv_on = when != CsvWhen::Never;
         let mut buf = Vec::with_capacity(FLUSH_AT + (64 << 10));
-        for (i, c) in DETAIL_COLUMNS.iter().enumerate() {
-            if i > 0 {
-                buf.push(b',');
+        if csv_on {
+            for (i, c) in DETAIL_COLUMNS.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                push_cell(&mut buf, c);
             }
-            push_cell(&mut buf, c);
+            buf.push(b'\n');
         }
-        buf.push(b'\n');
         let schema = schema();
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
@@ -171,6 +231,9 @@ impl<W: Write + Send> DetailsWriter<W> {
             .map_err(|e| DetailsError::Parquet(e.to_string()))?;
         Ok(DetailsWriter {
             csv: csv_out,
+            when,
+            csv_on,
+            csv_limit: SPREADSHEET_ROWS,
             buf,
             parquet,
             schema,
@@ -231,15 +294,23 @@ impl<W: Write + Send> DetailsWriter<W> {
                 Some(pz) => pz.text(&r.reason)?,
                 None => std::borrow::Cow::Borrowed(&*r.reason),
             };
-            let buf = &mut self.buf;
-            buf.extend_from_slice(prefix);
-            buf.extend_from_slice(&p.cells);
-            buf.extend_from_slice(r.impact.as_str().as_bytes());
-            buf.push(b',');
-            buf.extend_from_slice(r.impact.result_word().as_bytes());
-            buf.push(b',');
-            push_cell(buf, &reason);
-            buf.push(b'\n');
+            if self.csv_on && self.when == CsvWhen::Auto && self.rows >= self.csv_limit {
+                // Too long for a spreadsheet: no CSV at all (the collector removes what was
+                // written), rather than a CSV that stops part way.
+                self.csv_on = false;
+                self.buf = Vec::new();
+            }
+            if self.csv_on {
+                let buf = &mut self.buf;
+                buf.extend_from_slice(prefix);
+                buf.extend_from_slice(&p.cells);
+                buf.extend_from_slice(r.impact.as_str().as_bytes());
+                buf.push(b',');
+                buf.extend_from_slice(r.impact.result_word().as_bytes());
+                buf.push(b',');
+                push_cell(buf, &reason);
+                buf.push(b'\n');
+            }
             self.time.append_value(nanos);
             let values = [
                 s.id.as_str(),
@@ -269,6 +340,9 @@ impl<W: Write + Send> DetailsWriter<W> {
     }
 
     fn write_csv(&mut self) -> Result<(), DetailsError> {
+        if !self.csv_on {
+            return Ok(());
+        }
         self.csv
             .write_all(&self.buf)
             .map_err(|e| DetailsError::Csv(e.to_string()))?;
@@ -300,8 +374,10 @@ impl<W: Write + Send> DetailsWriter<W> {
             .map_err(|e| DetailsError::Parquet(e.to_string()))
     }
 
-    /// Finishes both files; returns their outputs (CSV, Parquet), flushed.
-    pub fn finish(mut self) -> Result<(W, W), DetailsError> {
+    /// Finishes both files; returns their outputs (CSV, Parquet), flushed, and what was
+    /// written. When the CSV was not written, its output may hold a part of it, to be thrown
+    /// away.
+    pub fn finish(mut self) -> Result<(W, W, DetailsWritten), DetailsError> {
         self.flush()?;
         self.write_csv()?;
         let mut csv = self.csv;
@@ -310,14 +386,101 @@ impl<W: Write + Send> DetailsWriter<W> {
             .parquet
             .into_inner()
             .map_err(|e| DetailsError::Parquet(e.to_string()))?;
-        Ok((csv, parquet))
+        let written = DetailsWritten {
+            rows: self.rows,
+            csv: match (self.csv_on, self.when) {
+                (true, _) => Ok(()),
+                (false, CsvWhen::Never) => Err(CsvSkipped::Asked),
+                (false, _) => Err(CsvSkipped::TooLong),
+            },
+        };
+        Ok((csv, parquet, written))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Impact;
     use proptest::prelude::*;
+
+    fn policies(n: usize) -> PolicyTexts {
+        PolicyTexts(
+            (0..n)
+                .map(|i| {
+                    let (id, name) = (format!("p{i}"), format!("Policy, {i}"));
+                    let mut cells = Vec::new();
+                    for c in [id.as_str(), name.as_str(), "enabled"] {
+                        push_cell(&mut cells, c);
+                        cells.push(b',');
+                    }
+                    PolicyText {
+                        id,
+                        name,
+                        state: "enabled",
+                        cells,
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// `signins` sign-ins with one row per policy each, written as `when` says with a
+    /// spreadsheet of `limit` rows; the CSV's lines (with the header), the Parquet bytes and what
+    /// was written.
+    fn write(signins: usize, when: CsvWhen, limit: u64) -> (usize, usize, DetailsWritten) {
+        let batch: Vec<SignIn> = (0..signins)
+            .map(|i| SignIn {
+                id: format!("s{i}"),
+                ..SignIn::default()
+            })
+            .collect();
+        let rows: Vec<DetailRow> = (0..signins)
+            .flat_map(|s| {
+                (0..2).map(move |policy| DetailRow {
+                    signin: s,
+                    policy,
+                    impact: Impact::MfaPrompt,
+                    reason: "mfa: not satisfied".into(),
+                })
+            })
+            .collect();
+        let mut w = DetailsWriter::new(Vec::new(), Vec::new(), when).expect("in memory");
+        w.csv_limit = limit;
+        let texts = policies(2);
+        // In two batches, the limit crossed in the second.
+        let half = rows.len() / 2 + 1;
+        w.add(&texts, &batch, &rows[..half], None)
+            .expect("in memory");
+        w.add(&texts, &batch, &rows[half..], None)
+            .expect("in memory");
+        let (csv, parquet, written) = w.finish().expect("in memory");
+        (bytecount_lines(&csv), parquet.len(), written)
+    }
+
+    fn bytecount_lines(b: &[u8]) -> usize {
+        b.iter().filter(|&&c| c == b'\n').count()
+    }
+
+    #[test]
+    fn the_csv_is_written_only_while_it_fits_a_spreadsheet() {
+        let (lines, parquet, w) = write(5, CsvWhen::Auto, 10);
+        assert_eq!((lines, w.rows, w.csv), (11, 10, Ok(())));
+        assert!(parquet > 0);
+        let (_, parquet_past, w) = write(6, CsvWhen::Auto, 10);
+        assert_eq!((w.rows, w.csv), (12, Err(CsvSkipped::TooLong)));
+        assert!(parquet_past > parquet, "Parquet holds every row");
+        let note = w.csv_note().expect("a note");
+        assert!(
+            note.contains("12 rows") && note.contains("--details-csv always"),
+            "{note}"
+        );
+        let (lines, _, w) = write(6, CsvWhen::Always, 10);
+        assert_eq!((lines, w.rows, w.csv), (13, 12, Ok(())));
+        let (lines, _, w) = write(2, CsvWhen::Never, 10);
+        assert_eq!((lines, w.rows, w.csv), (0, 4, Err(CsvSkipped::Asked)));
+        assert!(w.csv_note().is_some_and(|n| n.contains("never")));
+    }
 
     /// A record written cell by cell with [`push_cell`].
     fn ours(cells: &[String]) -> Vec<u8> {

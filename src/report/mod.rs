@@ -405,10 +405,22 @@ fn render(
     options: BuildOptions,
     prepared: Prepared,
     affected: &Affected,
+    written: &details::DetailsWritten,
     privacy: Option<&mut crate::privacy::Pseudonymizer>,
     emit: &mut Emit<'_>,
 ) -> Result<Vec<gates::GateResult>, WriteError> {
     let mut summary = summary_json(tenant, ingest, replay, affected, options);
+    let csv_note = written.csv_note();
+    if let (Some(note), Err(details::CsvSkipped::TooLong), Some(Value::Array(w))) =
+        (&csv_note, written.csv, summary.get_mut("warnings"))
+    {
+        w.push(json!(note));
+    }
+    summary["details"] = json!({
+        "rows": written.rows,
+        "csv_written": written.csv.is_ok(),
+        "csv_note": csv_note,
+    });
     summary["trend"] = trend::since_previous(out, &summary);
     summary["break_glass"] = serde_json::to_value(&prepared.break_glass).unwrap_or(Value::Null);
     if let Value::Object(checks) = prepared.checks {
@@ -458,9 +470,10 @@ pub fn write(
         prepared,
         affected,
         details,
+        written,
     } = collected;
     let gates = render(
-        out, tenant, ingest, replay, options, prepared, &affected, None, &mut emit,
+        out, tenant, ingest, replay, options, prepared, &affected, &written, None, &mut emit,
     )
     .map_err(|e| match e {
         WriteError::Io(e) => e,
@@ -469,15 +482,30 @@ pub fn write(
     match details {
         DetailFiles::Staged { csv, parquet } => {
             std::fs::create_dir_all(out)?;
-            std::fs::rename(csv, out.join("details.csv"))?;
+            match csv {
+                Some(csv) => std::fs::rename(csv, out.join("details.csv"))?,
+                None => remove_stale(out, "details.csv")?,
+            }
             std::fs::rename(parquet, out.join("details.parquet"))?;
         }
         DetailFiles::Memory { csv, parquet } => {
-            write_atomic(&out.join("details.csv"), &csv)?;
+            match csv {
+                Some(csv) => write_atomic(&out.join("details.csv"), &csv)?,
+                None => remove_stale(out, "details.csv")?,
+            }
             write_atomic(&out.join("details.parquet"), &parquet)?;
         }
     }
     Ok(gates)
+}
+
+/// Removes a report file an earlier run left in `out` that this run does not write, so that
+/// the folder holds no file of another run.
+fn remove_stale(out: &Path, name: &str) -> std::io::Result<()> {
+    match std::fs::remove_file(out.join(name)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Replays sign-ins held in memory and writes the reports ([`write`]): for tests and callers
@@ -495,7 +523,7 @@ pub fn replay_and_write(
         WriteError::Io(e) => e,
         other => std::io::Error::other(other.to_string()),
     };
-    let mut c = collect::Collector::in_memory(tenant).map_err(io)?;
+    let mut c = collect::Collector::in_memory(tenant, details::CsvWhen::Auto).map_err(io)?;
     c.add(signins.to_vec(), batch, &replay.registration_clocks, None)
         .map_err(io)?;
     let collected = c.finish(&replay).map_err(io)?;
@@ -522,6 +550,7 @@ pub fn write_pseudonymized(
         mut prepared,
         affected,
         details,
+        written,
     } = collected;
     pseudonymize::apply(pz, tenant, ingest, replay, &mut prepared)?;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
@@ -537,12 +566,16 @@ pub fn write_pseudonymized(
         options,
         prepared,
         &affected,
+        &written,
         Some(&mut *pz),
         &mut emit,
     )?;
     match details {
         DetailFiles::Memory { csv, parquet } => {
-            files.push(("details.csv".into(), csv));
+            match csv {
+                Some(csv) => files.push(("details.csv".into(), csv)),
+                None => remove_stale(out, "details.csv")?,
+            }
             files.push(("details.parquet".into(), parquet));
         }
         DetailFiles::Staged { .. } => {

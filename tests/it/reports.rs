@@ -499,3 +499,42 @@ fn policy_subset_replays_only_the_named_policies() {
     assert!(e.contains("CA999") && e.contains("CA001:"), "{e}");
     cleanup(out);
 }
+
+/// `--details-csv never` writes details.parquet only, says so in the summary, and removes the
+/// details.csv an earlier run left in the same folder.
+#[test]
+fn details_csv_can_be_left_out_and_an_old_one_goes() {
+    let out = scratch();
+    let run = |extra: &[&str]| {
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_ca-replay"))
+            .args(["run", "--quiet", "--tenant"])
+            .arg(sample())
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+        summary["details"].clone()
+    };
+    let first = run(&[]);
+    assert_eq!(first["csv_written"], true);
+    assert!(first["csv_note"].is_null());
+    let rows = first["rows"].as_u64().unwrap();
+    let csv = std::fs::read_to_string(out.join("details.csv")).unwrap();
+    assert_eq!(csv.lines().count() as u64, rows + 1);
+    let second = run(&["--details-csv", "never"]);
+    assert_eq!(second["csv_written"], false);
+    assert_eq!(second["rows"].as_u64(), Some(rows));
+    assert!(second["csv_note"].as_str().unwrap().contains("never"));
+    assert!(!out.join("details.csv").exists());
+    assert!(out.join("details.parquet").exists());
+    cleanup(out);
+}

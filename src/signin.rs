@@ -256,7 +256,48 @@ pub const FIRST_FACTOR_FAILURES: &[i64] = &[
     120000, // password change required (ADFS)
 ];
 
+/// `ClientApp::from_client_app_used` and `Platform::detect` of the interned values a log
+/// repeats millions of times (a few hundred distinct ones, or some thousands of user agents),
+/// remembered per thread; emptied past [`Derived::MAX`] entries.
+#[derive(Default)]
+struct Derived {
+    clients: rustc_hash::FxHashMap<Ustr, ClientApp>,
+    platforms: rustc_hash::FxHashMap<(Ustr, Ustr), Platform>,
+}
+
+impl Derived {
+    const MAX: usize = 1 << 16;
+
+    fn derive(&mut self, s: &mut SignIn) {
+        if self.clients.len() >= Self::MAX {
+            self.clients.clear();
+        }
+        if self.platforms.len() >= Self::MAX {
+            self.platforms.clear();
+        }
+        s.client_app = *self
+            .clients
+            .entry(s.client_app_used)
+            .or_insert_with(|| ClientApp::from_client_app_used(&s.client_app_used));
+        let (os, agent) = (s.device.operating_system, s.user_agent);
+        s.platform = *self
+            .platforms
+            .entry((os, agent))
+            .or_insert_with(|| Platform::detect(&os, &agent));
+    }
+}
+
+thread_local! {
+    static DERIVED: std::cell::RefCell<Derived> = std::cell::RefCell::default();
+}
+
 impl SignIn {
+    /// Sets `client_app` and `platform` from the logged client app, operating system and user
+    /// agent, as every reader does once a record is read.
+    pub fn derive(&mut self) {
+        DERIVED.with(|d| d.borrow_mut().derive(self));
+    }
+
     pub fn first_factor_failed(&self) -> bool {
         FIRST_FACTOR_FAILURES.contains(&self.error_code)
     }
@@ -272,5 +313,63 @@ impl SignIn {
     /// The time as milliseconds since the epoch (for per-user state in time order).
     pub fn millis(&self) -> i64 {
         self.created_at.timestamp_millis()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The remembered derivation agrees with the direct one, the second time a value is seen
+    /// and after the memo is emptied.
+    #[test]
+    fn derived_values_are_remembered_faithfully() {
+        let clients = [
+            "Browser",
+            "Exchange ActiveSync",
+            "IMAP4",
+            "Mobile Apps and Desktop clients",
+            "",
+            "other",
+        ];
+        let systems = [
+            "Windows 10",
+            "iOS 17",
+            "",
+            "MacOs",
+            "Android",
+            "Linux",
+            "weird",
+        ];
+        let agents = [
+            "",
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)",
+            "Mozilla/5.0 (Linux; Android 14)",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
+        ];
+        let mut memo = Derived::default();
+        for round in 0..3 {
+            if round == 2 {
+                memo = Derived::default();
+            }
+            for c in clients {
+                for os in systems {
+                    for ua in agents {
+                        let mut s = SignIn {
+                            client_app_used: Ustr::from(c),
+                            user_agent: Ustr::from(ua),
+                            ..SignIn::default()
+                        };
+                        s.device.operating_system = Ustr::from(os);
+                        memo.derive(&mut s);
+                        assert_eq!(s.client_app, ClientApp::from_client_app_used(c), "{c}");
+                        assert_eq!(s.platform, Platform::detect(os, ua), "{os} / {ua}");
+                        let mut t = s.clone();
+                        t.derive();
+                        assert_eq!((t.client_app, t.platform), (s.client_app, s.platform));
+                    }
+                }
+            }
+        }
     }
 }

@@ -38,7 +38,7 @@ use parquet::file::properties::WriterProperties;
 use rayon::prelude::*;
 
 use super::Diagnostic;
-use crate::domain::{ClientApp, Platform, RiskLevel, TransferMethod};
+use crate::domain::{RiskLevel, TransferMethod};
 use crate::signin::{AppliedPolicy, EventType, SignIn, Ustr};
 
 /// The schema metadata key that names the schema version.
@@ -1145,8 +1145,7 @@ fn decode(path: &Path, batch: &RecordBatch) -> Result<Decoded, ColumnarError> {
             }),
             None => {
                 // Derived exactly as the Graph reader derives them.
-                s.client_app = ClientApp::from_client_app_used(&s.client_app_used);
-                s.platform = Platform::detect(&s.device.operating_system, &s.user_agent);
+                s.derive();
                 out.signins.push(s);
             }
         }
@@ -1484,6 +1483,7 @@ fn fill_policies(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{ClientApp, Platform};
     use crate::ingest::{IngestError, IngestOptions};
     use crate::signin::Device;
     use chrono::TimeZone;

@@ -18,7 +18,7 @@ use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, Seq
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::domain::{ClientApp, Platform, RiskLevel, TransferMethod};
+use crate::domain::{RiskLevel, TransferMethod};
 use crate::signin::{conditions, lower_sym, syms, AppliedPolicy, Device, EventType, SignIn, Ustr};
 use crate::source::{normalize_keys, parse_timestamp};
 
@@ -731,14 +731,14 @@ fn build(raw: Raw, category: Option<&str>) -> Result<SignIn, FieldError> {
         });
     }
 
-    s.client_app = ClientApp::from_client_app_used(&s.client_app_used);
-    s.platform = Platform::detect(&s.device.operating_system, &s.user_agent);
+    s.derive();
     Ok(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{ClientApp, Platform};
     use serde_json::json;
 
     fn base() -> Value {

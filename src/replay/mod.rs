@@ -427,6 +427,59 @@ struct Acc {
     nudged: FxHashMap<u32, i64>,
     /// Scratch: one sign-in's evaluations (not merged).
     evals: Vec<Option<Evaluation>>,
+    /// Which policies each applied-policy id of the logs names (not merged).
+    applied_ids: AppliedIds,
+    /// Scratch: per policy, the index in the sign-in's `applied_policies` of Entra's record of
+    /// it (not merged).
+    recorded: Vec<Option<u32>>,
+}
+
+/// The policies of the set an applied-policy id of the logs names: those whose id equals it
+/// ASCII case-insensitively (Graph spells ids in either case). Found by a scan the first time an
+/// id (interned) is seen, then looked up by its symbol: a sign-in's records are matched to the
+/// policies in one pass, not policy by policy.
+#[derive(Default)]
+struct AppliedIds {
+    /// Per id: a range of `indices`.
+    of: ustr::UstrMap<(u32, u32)>,
+    indices: Vec<u32>,
+}
+
+impl AppliedIds {
+    fn policies(&mut self, set: &crate::policy::PolicySet, id: Ustr) -> &[u32] {
+        let (start, end) = *self.of.entry(id).or_insert_with(|| {
+            let start = self.indices.len() as u32;
+            self.indices.extend(
+                set.policies
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.id.eq_ignore_ascii_case(&id))
+                    .map(|(pi, _)| pi as u32),
+            );
+            (start, self.indices.len() as u32)
+        });
+        self.indices
+            .get(start as usize..end as usize)
+            .unwrap_or(&[])
+    }
+
+    /// Per policy of `set`, the index in `applied` of the first record of it, into `out`.
+    fn match_records(
+        &mut self,
+        set: &crate::policy::PolicySet,
+        applied: &[crate::signin::AppliedPolicy],
+        out: &mut Vec<Option<u32>>,
+    ) {
+        out.clear();
+        out.resize(set.policies.len(), None);
+        for (ai, a) in applied.iter().enumerate() {
+            for &pi in self.policies(set, a.id) {
+                if let Some(slot @ None) = out.get_mut(pi as usize) {
+                    *slot = Some(ai as u32);
+                }
+            }
+        }
+    }
 }
 
 impl Acc {
@@ -837,6 +890,8 @@ impl One<'_> {
         let f = Facts::prepare(env, s, false);
         let mut evals = std::mem::take(&mut acc.evals);
         evaluate_set(env, &f, &mut evals);
+        acc.applied_ids
+            .match_records(&tenant.set, &s.applied_policies, &mut acc.recorded);
         // Every non-disabled policy is in the proposed set.
         let (mut protected, mut maybe) = (false, false);
         for (pi, (p, e)) in tenant.set.policies.iter().zip(&evals).enumerate() {
@@ -858,10 +913,12 @@ impl One<'_> {
                     x.users.insert(u);
                 }
             }
-            if let Some(recorded) = s
-                .applied_policies
-                .iter()
-                .find(|a| a.id.eq_ignore_ascii_case(&p.id))
+            if let Some(recorded) = acc
+                .recorded
+                .get(pi)
+                .copied()
+                .flatten()
+                .and_then(|ai| s.applied_policies.get(ai as usize))
             {
                 let entra = entra_word(&recorded.result);
                 let ours = match p.state {
@@ -934,5 +991,82 @@ impl One<'_> {
         } else {
             Protection::Unprotected
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signin::AppliedPolicy;
+
+    fn contoso() -> Tenant {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/contoso");
+        Tenant::load(&root, crate::policy::BuildOptions::default()).expect("sample tenant")
+    }
+
+    fn applied(id: &str) -> AppliedPolicy {
+        AppliedPolicy {
+            id: Ustr::from(id),
+            display_name: Ustr::default(),
+            result: Ustr::from("success"),
+            enforced_grant_controls: Vec::new(),
+            conditions_satisfied: None,
+            conditions_not_satisfied: None,
+        }
+    }
+
+    /// Matching a sign-in's records to the policies in one pass finds, for every policy, the
+    /// record the per-policy case-insensitive scan finds: GUIDs in either case, ids that are no
+    /// GUID, repeated records (the first wins), ids of no policy.
+    #[test]
+    fn applied_records_match_as_the_scan_does() {
+        let mut tenant = contoso();
+        assert!(tenant.set.policies.len() >= 4);
+        tenant.set.policies[0].id = "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0".into();
+        tenant.set.policies[1].id = "CA-Block legacy".into();
+        tenant.set.policies[2].id = "ca-block LEGACY ".into();
+        tenant.set.policies[3].id = "ÄrgerPolicy".into();
+        let set = &tenant.set;
+        let records = [
+            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+            "CA-BLOCK LEGACY",
+            "not a policy of the set",
+            "ca-block legacy ",
+            "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0",
+            "äRGERPOLICY",
+            "ÄRGERPOLICY",
+            "",
+        ];
+        let lists: Vec<Vec<AppliedPolicy>> = vec![
+            records.iter().map(|r| applied(r)).collect(),
+            records.iter().rev().map(|r| applied(r)).collect(),
+            set.policies.iter().map(|p| applied(&p.id)).collect(),
+            set.policies
+                .iter()
+                .map(|p| applied(&p.id.to_ascii_uppercase()))
+                .collect(),
+            Vec::new(),
+        ];
+        let mut ids = AppliedIds::default();
+        let mut out = Vec::new();
+        for list in &lists {
+            // Twice: the second time every id is remembered.
+            for _ in 0..2 {
+                ids.match_records(set, list, &mut out);
+                let expected: Vec<Option<u32>> = set
+                    .policies
+                    .iter()
+                    .map(|p| {
+                        list.iter()
+                            .position(|a| a.id.eq_ignore_ascii_case(&p.id))
+                            .map(|i| i as u32)
+                    })
+                    .collect();
+                assert_eq!(out, expected);
+            }
+        }
+        // ASCII case only: `Ä` is not `ä`.
+        assert_eq!(ids.policies(set, Ustr::from("ÄRGERPOLICY")), &[3]);
+        assert_eq!(ids.policies(set, Ustr::from("ärgerpolicy")), &[] as &[u32]);
     }
 }

@@ -145,7 +145,7 @@ impl Missing {
 }
 
 /// The outcome of one condition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Check {
     /// Not reached (an earlier condition decided) or not relevant to this policy kind.
     #[default]

@@ -26,6 +26,9 @@ use crate::tenant::Tenant;
 use rustc_hash::FxHashMap;
 
 const CHUNK: usize = 4096;
+/// Reason texts the `Replayer` keeps between batches (a bound on their memory; a text not kept
+/// is formatted again by each chunk that needs it).
+const REASONS_KEPT: usize = 1 << 16;
 const IMPACTS: usize = Impact::ALL.len();
 
 /// Which detail rows to keep.
@@ -45,7 +48,8 @@ pub struct DetailRow {
     pub signin: usize,
     pub policy: usize,
     pub impact: Impact,
-    pub reason: String,
+    /// `engine::explain::reason`'s text, interned (the same few texts recur on every row).
+    pub reason: Ustr,
 }
 
 /// Whether the proposed set protects a sign-in with MFA or a block (the coverage check,
@@ -432,6 +436,8 @@ struct Acc {
     /// Scratch: per policy, the index in the sign-in's `applied_policies` of Entra's record of
     /// it (not merged).
     recorded: Vec<Option<u32>>,
+    /// Reasons formatted by this chunk (gathered into the `Replayer`'s, not merged).
+    texts: explain::ReasonCache,
 }
 
 /// The policies of the set an applied-policy id of the logs names: those whose id equals it
@@ -608,6 +614,9 @@ pub struct Replayer<'t> {
     /// Per user number, the user id (lower-cased) it stands for.
     user_ids: Vec<Ustr>,
     protects: Vec<bool>,
+    /// Reasons formatted by earlier batches, read by every chunk of the next (at most
+    /// `REASONS_KEPT`).
+    texts: explain::ReasonCache,
     acc: Acc,
     seen: usize,
     outside_window: u64,
@@ -641,6 +650,7 @@ impl<'t> Replayer<'t> {
                 .iter()
                 .map(crate::policy::CompiledPolicy::protects)
                 .collect(),
+            texts: explain::ReasonCache::default(),
             acc: Acc::new(tenant),
             seen: 0,
             outside_window: 0,
@@ -691,8 +701,13 @@ impl<'t> Replayer<'t> {
             self.last = Some(self.last.map_or(s.created_at, |l| l.max(s.created_at)));
         }
         let env = self.tenant.env(&self.clocks);
-        let (tenant, protects, details, base) =
-            (self.tenant, &self.protects, self.details, self.seen);
+        let (tenant, protects, details, base, texts) = (
+            self.tenant,
+            &self.protects,
+            self.details,
+            self.seen,
+            &self.texts,
+        );
         let track = !self.fixed && self.has_registration_policy;
         let parts: Vec<(Acc, Vec<Protection>, Vec<DetailRow>)> = batch
             .par_chunks(CHUNK)
@@ -713,6 +728,7 @@ impl<'t> Replayer<'t> {
                         protects,
                         details,
                         track,
+                        texts,
                     };
                     protection.push(one.replay(s, at, *user, &mut acc, &mut rows));
                 }
@@ -727,7 +743,9 @@ impl<'t> Replayer<'t> {
             details: Vec::new(),
         };
         let mut acc = std::mem::take(&mut self.acc);
-        for (a, p, d) in parts {
+        for (mut a, p, d) in parts {
+            self.texts
+                .absorb(std::mem::take(&mut a.texts), REASONS_KEPT);
             acc = acc.merge(a);
             out.protection.extend(p);
             out.details.extend(d);
@@ -867,6 +885,8 @@ struct One<'a> {
     details: Details,
     /// Track the registration policy's answers inside the grace (clocks not final).
     track: bool,
+    /// Reasons formatted by earlier batches.
+    texts: &'a explain::ReasonCache,
 }
 
 impl One<'_> {
@@ -959,7 +979,9 @@ impl One<'_> {
                     signin: at.batch,
                     policy: pi,
                     impact: e.impact,
-                    reason: explain::reason(env.dir, env.set, p, &e, f.user),
+                    reason: acc
+                        .texts
+                        .reason(self.texts, env.dir, env.set, pi, p, &e, f.user),
                 });
             }
         }
@@ -1068,5 +1090,111 @@ mod tests {
         // ASCII case only: `Ä` is not `ä`.
         assert_eq!(ids.policies(set, Ustr::from("ÄRGERPOLICY")), &[3]);
         assert_eq!(ids.policies(set, Ustr::from("ärgerpolicy")), &[] as &[u32]);
+    }
+
+    /// The reason cache gives `explain::reason`'s text for every evaluation, whether the text was
+    /// formatted by it, by the shared cache, or for another user (nesting paths differ by user).
+    #[test]
+    fn cached_reasons_are_the_reasons() {
+        use crate::engine::{Missing, CONDITIONS};
+        let tenant = contoso();
+        let (dir, set) = (&tenant.dir, &tenant.set);
+        let mut users: Vec<Option<u32>> = (0..dir.users.len() as u32).map(Some).collect();
+        users.push(None);
+        let mut evals = Vec::new();
+        let blank = Evaluation {
+            applies: Some(false),
+            impact: Impact::NotApplied,
+            why: Why::NotApplied,
+            control: None,
+            trace: [Check::Skipped; CONDITIONS],
+        };
+        let checks = [
+            Check::Excluded(None),
+            Check::Excluded(Some(0)),
+            Check::Excluded(Some(1)),
+            Check::Excluded(Some(2)),
+            Check::Excluded(Some(40)),
+            Check::NotMatched,
+            Check::OtherSubject,
+            Check::Unknown(Missing::GroupMembership),
+            Check::Unknown(Missing::IpAddress),
+        ];
+        for (ci, _) in Condition::ALL.iter().enumerate() {
+            for check in checks {
+                for (applies, why) in [
+                    (Some(false), Why::NotApplied),
+                    (None, Why::Indeterminate(Missing::UserType)),
+                    (None, Why::NotApplied),
+                    (Some(true), Why::NotApplied),
+                ] {
+                    let mut e = Evaluation {
+                        applies,
+                        why,
+                        ..blank
+                    };
+                    e.trace[ci] = check;
+                    evals.push(e);
+                    // An earlier unknown does not decide; a later exclusion does.
+                    if ci > 0 {
+                        e.trace[0] = Check::Unknown(Missing::RoleAssignments);
+                        evals.push(e);
+                    }
+                }
+            }
+        }
+        evals.push(Evaluation {
+            applies: None,
+            why: Why::Indeterminate(Missing::SignInRisk),
+            ..blank
+        });
+        for why in [
+            Why::NoGrantControls,
+            Why::BlockControl,
+            Why::MfaPrompt,
+            Why::MfaRegistration,
+            Why::DeviceNotCompliant,
+            Why::RegistrationGrace,
+            Why::Indeterminate(Missing::DeviceCompliance),
+        ] {
+            for control in [None, Some(0), Some(1), Some(9)] {
+                evals.push(Evaluation {
+                    applies: Some(true),
+                    why,
+                    control,
+                    ..blank
+                });
+            }
+        }
+        let empty = explain::ReasonCache::default();
+        let mut first = explain::ReasonCache::default();
+        let mut nested = 0;
+        for _ in 0..2 {
+            for (pi, p) in set.policies.iter().enumerate() {
+                for e in &evals {
+                    for &u in &users {
+                        let direct = explain::reason(dir, set, p, e, u);
+                        nested += direct.contains("nested via") as usize;
+                        let cached = first.reason(&empty, dir, set, pi, p, e, u);
+                        assert_eq!(cached.as_str(), direct, "policy {pi}, {e:?}, user {u:?}");
+                    }
+                }
+            }
+        }
+        assert!(nested > 0, "no nesting path exercised");
+        // Another chunk's cache, reading the shared one (half of it kept).
+        let mut shared = explain::ReasonCache::default();
+        let half = first.len() / 2;
+        shared.absorb(first, half);
+        assert_eq!(shared.len(), half);
+        let mut other = explain::ReasonCache::default();
+        for (pi, p) in set.policies.iter().enumerate().rev() {
+            for e in &evals {
+                for &u in users.iter().rev() {
+                    let cached = other.reason(&shared, dir, set, pi, p, e, u);
+                    assert_eq!(cached.as_str(), explain::reason(dir, set, p, e, u));
+                }
+            }
+        }
     }
 }

@@ -343,23 +343,26 @@ pub struct Disagreement {
 /// The disagreements kept for the report (the first ones in sign-in order); all are counted.
 pub const DISAGREEMENTS_KEPT: usize = 50;
 
-/// Entra's `result` words, spelled as Graph does; anything else is `other`.
-fn entra_word(result: &str) -> &'static str {
-    const WORDS: [&str; 8] = [
-        "success",
-        "failure",
-        "notApplied",
-        "notEnabled",
-        "reportOnlySuccess",
-        "reportOnlyFailure",
-        "reportOnlyNotApplied",
-        "reportOnlyInterrupted",
-    ];
-    WORDS
+/// Entra's `result` words, spelled as Graph does, and `other` for anything else.
+const ENTRA_WORDS: [&str; 9] = [
+    "success",
+    "failure",
+    "notApplied",
+    "notEnabled",
+    "reportOnlySuccess",
+    "reportOnlyFailure",
+    "reportOnlyNotApplied",
+    "reportOnlyInterrupted",
+    "other",
+];
+
+/// The index in [`ENTRA_WORDS`] of Entra's word for `result`.
+fn entra_word(result: &str) -> usize {
+    let other = ENTRA_WORDS.len() - 1;
+    ENTRA_WORDS[..other]
         .iter()
-        .find(|w| w.eq_ignore_ascii_case(result.trim()))
-        .copied()
-        .unwrap_or("other")
+        .position(|w| w.eq_ignore_ascii_case(result.trim()))
+        .unwrap_or(other)
 }
 
 /// Counts of affected sign-ins by a few dimensions.
@@ -371,23 +374,33 @@ pub struct Breakdowns {
     pub countries: BTreeMap<String, u64>,
 }
 
-impl Breakdowns {
+/// [`Breakdowns`] while counting: keyed by interned or static text, hashed.
+#[derive(Debug, Clone, Default)]
+struct FastBreakdowns {
+    apps: FxHashMap<Ustr, u64>,
+    client_apps: FxHashMap<&'static str, u64>,
+    platforms: FxHashMap<&'static str, u64>,
+    countries: FxHashMap<Ustr, u64>,
+}
+
+impl FastBreakdowns {
+    /// Counts a sign-in as [`Breakdowns`] names it.
     fn add(&mut self, s: &SignIn) {
-        let app = [&s.app_display_name, &s.app_id]
+        let app = [s.app_display_name, s.app_id]
             .into_iter()
             .find(|x| !x.is_empty())
-            .map_or("(unknown app)", |x| x.as_str());
-        crate::report::affected::count(&mut self.apps, app);
+            .unwrap_or_else(|| Ustr::from("(unknown app)"));
+        *self.apps.entry(app).or_default() += 1;
         *self.client_apps.entry(s.client_app.as_str()).or_default() += 1;
         *self.platforms.entry(s.platform.as_str()).or_default() += 1;
         let country = if s.country.is_empty() {
-            "(unknown)"
+            Ustr::from("(unknown)")
         } else {
-            s.country.as_str()
+            s.country
         };
-        crate::report::affected::count(&mut self.countries, country);
+        *self.countries.entry(country).or_default() += 1;
     }
-    fn merge(&mut self, o: Breakdowns) {
+    fn merge(&mut self, o: FastBreakdowns) {
         for (k, n) in o.apps {
             *self.apps.entry(k).or_default() += n;
         }
@@ -401,6 +414,22 @@ impl Breakdowns {
             *self.countries.entry(k).or_default() += n;
         }
     }
+    fn ordered(self) -> Breakdowns {
+        Breakdowns {
+            apps: self
+                .apps
+                .into_iter()
+                .map(|(k, n)| (k.as_str().to_owned(), n))
+                .collect(),
+            client_apps: self.client_apps.into_iter().collect(),
+            platforms: self.platforms.into_iter().collect(),
+            countries: self
+                .countries
+                .into_iter()
+                .map(|(k, n)| (k.as_str().to_owned(), n))
+                .collect(),
+        }
+    }
 }
 
 /// How often an exclusion decided, and for whom.
@@ -410,18 +439,28 @@ pub struct Fired {
     pub users: UserSet,
 }
 
+/// The sets in `Acc::sets` order.
+const SETS: [SetKind; 2] = [SetKind::Current, SetKind::Proposed];
+
+/// A replay's aggregates while counting: keyed for cheap counting (hashed, indexed), put in the
+/// `Replay`'s ordered maps by [`Replayer::finish`].
 #[derive(Default)]
 struct Acc {
     policies: Vec<Option<Tally>>,
-    sets: BTreeMap<SetKind, Tally>,
-    indeterminate_signins: BTreeMap<SetKind, u64>,
-    reasons: HashMap<String, u64>,
+    /// Per set of [`SETS`].
+    sets: Vec<Tally>,
+    /// Per set of [`SETS`].
+    indeterminate_signins: [u64; 2],
+    /// Indeterminate evaluations by (policy index, what was missing).
+    reasons: FxHashMap<(usize, engine::Missing), u64>,
     shift: Shift,
-    exclusions: BTreeMap<(usize, Condition, Option<u16>), Fired>,
-    validation: BTreeMap<(usize, &'static str, &'static str), u64>,
+    exclusions: FxHashMap<(usize, Condition, Option<u16>), Fired>,
+    /// Self-validation pairs by (policy index, Entra's word as an index in [`ENTRA_WORDS`], our
+    /// impact); our word is the impact's, as the policy's state spells it.
+    validation: FxHashMap<(usize, usize, Impact), u64>,
     disagreements: Vec<Disagreement>,
-    daily: BTreeMap<(i64, SetKind, Impact), u64>,
-    proposed_by: Breakdowns,
+    daily: FxHashMap<(i64, SetKind, Impact), u64>,
+    proposed_by: FastBreakdowns,
     /// Per impact: the first sign-in with it (its place in the replay's order, and a copy).
     samples: BTreeMap<Impact, (usize, SignIn)>,
     evaluated: u64,
@@ -443,12 +482,14 @@ struct Acc {
 /// The policies of the set an applied-policy id of the logs names: those whose id equals it
 /// ASCII case-insensitively (Graph spells ids in either case). Found by a scan the first time an
 /// id (interned) is seen, then looked up by its symbol: a sign-in's records are matched to the
-/// policies in one pass, not policy by policy.
+/// policies in one pass, not policy by policy. Their `result` words are remembered the same way.
 #[derive(Default)]
 struct AppliedIds {
     /// Per id: a range of `indices`.
     of: ustr::UstrMap<(u32, u32)>,
     indices: Vec<u32>,
+    /// Per `result` text: [`entra_word`]'s answer.
+    words: ustr::UstrMap<usize>,
 }
 
 impl AppliedIds {
@@ -467,6 +508,14 @@ impl AppliedIds {
         self.indices
             .get(start as usize..end as usize)
             .unwrap_or(&[])
+    }
+
+    /// [`entra_word`] of a record's `result`.
+    fn word(&mut self, result: Ustr) -> usize {
+        *self
+            .words
+            .entry(result)
+            .or_insert_with(|| entra_word(&result))
     }
 
     /// Per policy of `set`, the index in `applied` of the first record of it, into `out`.
@@ -497,11 +546,7 @@ impl Acc {
                 .iter()
                 .map(|p| (p.state != crate::domain::PolicyState::Disabled).then(Tally::new))
                 .collect(),
-            sets: [
-                (SetKind::Current, Tally::new()),
-                (SetKind::Proposed, Tally::new()),
-            ]
-            .into(),
+            sets: SETS.iter().map(|_| Tally::new()).collect(),
             ..Acc::default()
         }
     }
@@ -511,13 +556,15 @@ impl Acc {
                 a.merge(b);
             }
         }
-        for (k, t) in &o.sets {
-            if let Some(x) = self.sets.get_mut(k) {
-                x.merge(t);
-            }
+        for (x, t) in self.sets.iter_mut().zip(&o.sets) {
+            x.merge(t);
         }
-        for (k, n) in o.indeterminate_signins {
-            *self.indeterminate_signins.entry(k).or_default() += n;
+        for (x, n) in self
+            .indeterminate_signins
+            .iter_mut()
+            .zip(o.indeterminate_signins)
+        {
+            *x += n;
         }
         for (k, n) in o.reasons {
             *self.reasons.entry(k).or_default() += n;
@@ -796,19 +843,40 @@ impl<'t> Replayer<'t> {
         if changed {
             return Finished::Again(self.clocks);
         }
+        let policies = &self.tenant.set.policies;
+        let mut indeterminate_reasons = BTreeMap::new();
+        for ((pi, m), n) in acc.reasons {
+            if let Some(p) = policies.get(pi) {
+                *indeterminate_reasons
+                    .entry(format!("{}: {}", p.id, m.as_str()))
+                    .or_default() += n;
+            }
+        }
+        let mut validation = BTreeMap::new();
+        for ((pi, entra, impact), n) in acc.validation {
+            if let (Some(p), Some(&entra)) = (policies.get(pi), ENTRA_WORDS.get(entra)) {
+                *validation
+                    .entry((pi, entra, our_word(p, impact)))
+                    .or_default() += n;
+            }
+        }
         Finished::Done(Box::new(Replay {
             policies: acc.policies,
-            sets: acc.sets,
-            indeterminate_signins: acc.indeterminate_signins,
-            indeterminate_reasons: acc.reasons.into_iter().collect(),
+            sets: SETS.into_iter().zip(acc.sets).collect(),
+            indeterminate_signins: SETS
+                .into_iter()
+                .zip(acc.indeterminate_signins)
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+            indeterminate_reasons,
             newly: acc.shift.newly,
             newly_signins: acc.shift.newly_signins,
             signins_changed: acc.shift.signins_changed,
-            exclusions: acc.exclusions,
-            validation: acc.validation,
+            exclusions: acc.exclusions.into_iter().collect(),
+            validation,
             disagreements: acc.disagreements,
-            daily: acc.daily,
-            proposed_by: acc.proposed_by,
+            daily: acc.daily.into_iter().collect(),
+            proposed_by: acc.proposed_by.ordered(),
             samples: acc.samples.into_iter().map(|(k, (_, s))| (k, s)).collect(),
             registration_clocks: self.clocks,
             evaluated: acc.evaluated,
@@ -868,6 +936,15 @@ pub fn run_batch_with_clocks(
 /// Replays sign-ins against the tenant's policies.
 pub fn run(tenant: &Tenant, signins: &[SignIn], details: Details) -> Replay {
     run_batch(tenant, signins, details).0
+}
+
+/// ca-replay's word for policy `p`'s `impact`, as Entra would record it: an enabled policy's
+/// result, or a report-only one's.
+fn our_word(p: &crate::policy::CompiledPolicy, impact: Impact) -> &'static str {
+    match p.state {
+        crate::domain::PolicyState::Enabled => impact.enforced_result_word(),
+        _ => impact.result_word(),
+    }
 }
 
 /// Where a sign-in is: its index in the batch, and the sign-ins replayed before the batch.
@@ -940,12 +1017,9 @@ impl One<'_> {
                 .flatten()
                 .and_then(|ai| s.applied_policies.get(ai as usize))
             {
-                let entra = entra_word(&recorded.result);
-                let ours = match p.state {
-                    crate::domain::PolicyState::Enabled => e.impact.enforced_result_word(),
-                    _ => e.result(),
-                };
-                *acc.validation.entry((pi, entra, ours)).or_default() += 1;
+                let entra = acc.applied_ids.word(recorded.result);
+                *acc.validation.entry((pi, entra, e.impact)).or_default() += 1;
+                let (entra, ours) = (ENTRA_WORDS[entra], our_word(p, e.impact));
                 if entra != ours
                     && e.impact != Impact::Indeterminate
                     && acc.disagreements.len() < DISAGREEMENTS_KEPT
@@ -970,9 +1044,7 @@ impl One<'_> {
                 }
             }
             if let Why::Indeterminate(m) = e.why {
-                *acc.reasons
-                    .entry(format!("{}: {}", p.id, m.as_str()))
-                    .or_default() += 1;
+                *acc.reasons.entry((pi, m)).or_default() += 1;
             }
             if details == Details::All || e.impact != Impact::NotApplied {
                 rows.push(DetailRow {
@@ -985,21 +1057,21 @@ impl One<'_> {
                 });
             }
         }
-        let mut outcome = BTreeMap::new();
-        for kind in [SetKind::Current, SetKind::Proposed] {
+        let mut outcome = [Impact::NotApplied; SETS.len()];
+        let day = s.created_at.timestamp().div_euclid(86_400);
+        for (k, kind) in SETS.into_iter().enumerate() {
             let o = combine(&tenant.set, &evals, kind);
-            if let Some(t) = acc.sets.get_mut(&kind) {
+            if let Some(t) = acc.sets.get_mut(k) {
                 t.add(o.impact, user);
             }
             if o.indeterminate > 0 {
-                *acc.indeterminate_signins.entry(kind).or_default() += 1;
+                acc.indeterminate_signins[k] += 1;
             }
-            outcome.insert(kind, o.impact);
-            let day = s.created_at.timestamp().div_euclid(86_400);
+            outcome[k] = o.impact;
             *acc.daily.entry((day, kind, o.impact)).or_default() += 1;
         }
         acc.evals = evals;
-        let (cur, prop) = (outcome[&SetKind::Current], outcome[&SetKind::Proposed]);
+        let [cur, prop] = outcome;
         if crate::report::affected::is_affected(prop) {
             acc.proposed_by.add(s);
             acc.samples.entry(prop).or_insert_with(|| (si, s.clone()));

@@ -759,12 +759,18 @@ impl<'t> Replayer<'t> {
         let parts: Vec<(Acc, Vec<Protection>, Vec<DetailRow>)> = batch
             .par_chunks(CHUNK)
             .zip(users.par_chunks(CHUNK))
+            .zip(dir_users.par_chunks(CHUNK))
             .enumerate()
-            .map(|(ci, (chunk, chunk_users))| {
+            .map(|(ci, ((chunk, chunk_users), chunk_dir_users))| {
                 let mut acc = Acc::new(tenant);
                 let mut protection = Vec::with_capacity(chunk.len());
                 let mut rows = Vec::new();
-                for (k, (s, user)) in chunk.iter().zip(chunk_users).enumerate() {
+                for (k, ((s, user), dir_user)) in chunk
+                    .iter()
+                    .zip(chunk_users)
+                    .zip(chunk_dir_users)
+                    .enumerate()
+                {
                     let at = Place {
                         batch: ci * CHUNK + k,
                         base,
@@ -777,7 +783,7 @@ impl<'t> Replayer<'t> {
                         track,
                         texts,
                     };
-                    protection.push(one.replay(s, at, *user, &mut acc, &mut rows));
+                    protection.push(one.replay(s, at, *user, *dir_user, &mut acc, &mut rows));
                 }
                 on_chunk(chunk.len() as u64);
                 (acc, protection, rows)
@@ -967,13 +973,14 @@ struct One<'a> {
 }
 
 impl One<'_> {
-    /// Replays one sign-in into `acc` (its detail rows into `rows`); returns whether the proposed
-    /// set protects it.
+    /// Replays one sign-in of user number `user`, `dir_user` in the directory, into `acc` (its
+    /// detail rows into `rows`); returns whether the proposed set protects it.
     fn replay(
         &self,
         s: &SignIn,
         at: Place,
         user: Option<u32>,
+        dir_user: Option<crate::directory::UserIdx>,
         acc: &mut Acc,
         rows: &mut Vec<DetailRow>,
     ) -> Protection {
@@ -984,7 +991,8 @@ impl One<'_> {
             return Protection::NotEvaluated;
         }
         acc.evaluated += 1;
-        let f = Facts::prepare(env, s, false);
+        // `Replayer::number` looked the user up (as `Facts::prepare` would).
+        let f = Facts::prepare_for(env, s, dir_user, false);
         let mut evals = std::mem::take(&mut acc.evals);
         evaluate_set(env, &f, &mut evals);
         acc.applied_ids

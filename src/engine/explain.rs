@@ -6,6 +6,7 @@ use super::{Check, Condition, Evaluation, Why};
 use crate::directory::Directory;
 use crate::directory::UserIdx;
 use crate::policy::{CompiledPolicy, Entry, PolicySet, UserRef};
+use crate::signin::Ustr;
 
 /// The last step of a JSON pointer as a trace names it: `excludeGroups[2]`.
 pub(crate) fn tail(pointer: &str) -> String {
@@ -243,6 +244,100 @@ pub fn reason(
                 .unwrap_or_default();
             format!("{control}{}", why.as_str())
         }
+    }
+}
+
+/// What [`reason`] reads of an evaluation and its user: evaluations of one policy with the same
+/// key get the same text. The user is in it only when the text names the user's nesting path
+/// (an exclusion by a group entry of the users condition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ReasonKey {
+    /// The policy did not apply, or may not: the deciding condition, or `why` without one.
+    Decided {
+        why: Why,
+        deciding: Option<(Condition, Check)>,
+        user: Option<UserIdx>,
+    },
+    /// It applies: the grant stage's `why` and the control that decided.
+    Granted { why: Why, control: Option<u8> },
+}
+
+impl ReasonKey {
+    /// Mirrors the branches of [`reason`].
+    fn of(p: &CompiledPolicy, e: &Evaluation, user: Option<UserIdx>) -> ReasonKey {
+        match e.why {
+            Why::NotApplied | Why::Indeterminate(_) if e.applies != Some(true) => {
+                let deciding = e.deciding_condition();
+                let user = match deciding {
+                    Some((Condition::Users, Check::Excluded(Some(i)))) => p
+                        .users
+                        .as_ref()
+                        .and_then(|u| u.exclude.get(i as usize))
+                        .filter(|x| matches!(x.target, UserRef::Group(_)))
+                        .and(user),
+                    _ => None,
+                };
+                ReasonKey::Decided {
+                    why: e.why,
+                    deciding,
+                    user,
+                }
+            }
+            why => ReasonKey::Granted {
+                why,
+                control: e.control,
+            },
+        }
+    }
+}
+
+/// [`reason`] formatted once per policy and what it reads ([`ReasonKey`]), as interned text.
+/// Callers keep one per thread or chunk; [`ReasonCache::absorb`] gathers them.
+#[derive(Debug, Default)]
+pub struct ReasonCache {
+    texts: rustc_hash::FxHashMap<(u32, ReasonKey), Ustr>,
+}
+
+impl ReasonCache {
+    /// The reason for policy `pi` of `set` (`p`) and its evaluation `e` of a sign-in of `user`:
+    /// from `shared` or this cache, else formatted and kept here.
+    #[allow(clippy::too_many_arguments)]
+    pub fn reason(
+        &mut self,
+        shared: &ReasonCache,
+        dir: &Directory,
+        set: &PolicySet,
+        pi: usize,
+        p: &CompiledPolicy,
+        e: &Evaluation,
+        user: Option<UserIdx>,
+    ) -> Ustr {
+        let key = (pi as u32, ReasonKey::of(p, e, user));
+        if let Some(&t) = shared.texts.get(&key) {
+            return t;
+        }
+        *self
+            .texts
+            .entry(key)
+            .or_insert_with(|| Ustr::from(&reason(dir, set, p, e, user)))
+    }
+
+    /// Takes in the texts of `other`, up to `limit` texts in all.
+    pub fn absorb(&mut self, other: ReasonCache, limit: usize) {
+        for (k, t) in other.texts {
+            if self.texts.len() >= limit {
+                break;
+            }
+            self.texts.insert(k, t);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.texts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.texts.is_empty()
     }
 }
 

@@ -145,7 +145,7 @@ impl Missing {
 }
 
 /// The outcome of one condition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Check {
     /// Not reached (an earlier condition decided) or not relevant to this policy kind.
     #[default]
@@ -253,17 +253,17 @@ impl Evaluation {
     }
     /// The condition that decided a `not_applied`, or the first unknown one.
     pub fn deciding_condition(&self) -> Option<(Condition, Check)> {
-        Condition::ALL
-            .iter()
-            .zip(self.trace.iter())
-            .find(|(_, c)| c.decides_no())
-            .or_else(|| {
-                Condition::ALL
-                    .iter()
-                    .zip(self.trace.iter())
-                    .find(|(_, c)| matches!(c, Check::Unknown(_)))
-            })
-            .map(|(a, b)| (*a, *b))
+        // One pass: the first that decides no, else the first unknown met on the way.
+        let mut unknown = None;
+        for (&cond, &check) in Condition::ALL.iter().zip(self.trace.iter()) {
+            if check.decides_no() {
+                return Some((cond, check));
+            }
+            if unknown.is_none() && matches!(check, Check::Unknown(_)) {
+                unknown = Some((cond, check));
+            }
+        }
+        unknown
     }
 }
 
@@ -313,6 +313,23 @@ impl<'a> Facts<'a> {
         } else {
             env.dir.user_by_sym(s.user_id)
         };
+        Facts::prepare_for(env, s, user, session_mfa)
+    }
+
+    /// [`Facts::prepare`] with the sign-in's user in the directory already looked up (what
+    /// `Directory::user_by_id` answers for its user id; `None` without one).
+    pub fn prepare_for(
+        env: &Env<'a>,
+        s: &'a SignIn,
+        user: Option<UserIdx>,
+        session_mfa: bool,
+    ) -> Facts<'a> {
+        debug_assert_eq!(
+            user,
+            (!s.user_id.is_empty())
+                .then(|| env.dir.user_by_sym(s.user_id))
+                .flatten()
+        );
         let member_of = env.set.member_of(user);
         let external = classify_external(env.dir, user, s);
         let registration = user.and_then(|u| env.dir.registration(u));

@@ -26,6 +26,9 @@ use crate::tenant::Tenant;
 use rustc_hash::FxHashMap;
 
 const CHUNK: usize = 4096;
+/// Reason texts the `Replayer` keeps between batches (a bound on their memory; a text not kept
+/// is formatted again by each chunk that needs it).
+const REASONS_KEPT: usize = 1 << 16;
 const IMPACTS: usize = Impact::ALL.len();
 
 /// Which detail rows to keep.
@@ -45,7 +48,8 @@ pub struct DetailRow {
     pub signin: usize,
     pub policy: usize,
     pub impact: Impact,
-    pub reason: String,
+    /// `engine::explain::reason`'s text, interned (the same few texts recur on every row).
+    pub reason: Ustr,
 }
 
 /// Whether the proposed set protects a sign-in with MFA or a block (the coverage check,
@@ -339,23 +343,26 @@ pub struct Disagreement {
 /// The disagreements kept for the report (the first ones in sign-in order); all are counted.
 pub const DISAGREEMENTS_KEPT: usize = 50;
 
-/// Entra's `result` words, spelled as Graph does; anything else is `other`.
-fn entra_word(result: &str) -> &'static str {
-    const WORDS: [&str; 8] = [
-        "success",
-        "failure",
-        "notApplied",
-        "notEnabled",
-        "reportOnlySuccess",
-        "reportOnlyFailure",
-        "reportOnlyNotApplied",
-        "reportOnlyInterrupted",
-    ];
-    WORDS
+/// Entra's `result` words, spelled as Graph does, and `other` for anything else.
+const ENTRA_WORDS: [&str; 9] = [
+    "success",
+    "failure",
+    "notApplied",
+    "notEnabled",
+    "reportOnlySuccess",
+    "reportOnlyFailure",
+    "reportOnlyNotApplied",
+    "reportOnlyInterrupted",
+    "other",
+];
+
+/// The index in [`ENTRA_WORDS`] of Entra's word for `result`.
+fn entra_word(result: &str) -> usize {
+    let other = ENTRA_WORDS.len() - 1;
+    ENTRA_WORDS[..other]
         .iter()
-        .find(|w| w.eq_ignore_ascii_case(result.trim()))
-        .copied()
-        .unwrap_or("other")
+        .position(|w| w.eq_ignore_ascii_case(result.trim()))
+        .unwrap_or(other)
 }
 
 /// Counts of affected sign-ins by a few dimensions.
@@ -367,23 +374,33 @@ pub struct Breakdowns {
     pub countries: BTreeMap<String, u64>,
 }
 
-impl Breakdowns {
+/// [`Breakdowns`] while counting: keyed by interned or static text, hashed.
+#[derive(Debug, Clone, Default)]
+struct FastBreakdowns {
+    apps: FxHashMap<Ustr, u64>,
+    client_apps: FxHashMap<&'static str, u64>,
+    platforms: FxHashMap<&'static str, u64>,
+    countries: FxHashMap<Ustr, u64>,
+}
+
+impl FastBreakdowns {
+    /// Counts a sign-in as [`Breakdowns`] names it.
     fn add(&mut self, s: &SignIn) {
-        let app = [&s.app_display_name, &s.app_id]
+        let app = [s.app_display_name, s.app_id]
             .into_iter()
             .find(|x| !x.is_empty())
-            .map_or("(unknown app)", |x| x.as_str());
-        crate::report::affected::count(&mut self.apps, app);
+            .unwrap_or_else(|| Ustr::from("(unknown app)"));
+        *self.apps.entry(app).or_default() += 1;
         *self.client_apps.entry(s.client_app.as_str()).or_default() += 1;
         *self.platforms.entry(s.platform.as_str()).or_default() += 1;
         let country = if s.country.is_empty() {
-            "(unknown)"
+            Ustr::from("(unknown)")
         } else {
-            s.country.as_str()
+            s.country
         };
-        crate::report::affected::count(&mut self.countries, country);
+        *self.countries.entry(country).or_default() += 1;
     }
-    fn merge(&mut self, o: Breakdowns) {
+    fn merge(&mut self, o: FastBreakdowns) {
         for (k, n) in o.apps {
             *self.apps.entry(k).or_default() += n;
         }
@@ -397,6 +414,22 @@ impl Breakdowns {
             *self.countries.entry(k).or_default() += n;
         }
     }
+    fn ordered(self) -> Breakdowns {
+        Breakdowns {
+            apps: self
+                .apps
+                .into_iter()
+                .map(|(k, n)| (k.as_str().to_owned(), n))
+                .collect(),
+            client_apps: self.client_apps.into_iter().collect(),
+            platforms: self.platforms.into_iter().collect(),
+            countries: self
+                .countries
+                .into_iter()
+                .map(|(k, n)| (k.as_str().to_owned(), n))
+                .collect(),
+        }
+    }
 }
 
 /// How often an exclusion decided, and for whom.
@@ -406,18 +439,28 @@ pub struct Fired {
     pub users: UserSet,
 }
 
+/// The sets in `Acc::sets` order.
+const SETS: [SetKind; 2] = [SetKind::Current, SetKind::Proposed];
+
+/// A replay's aggregates while counting: keyed for cheap counting (hashed, indexed), put in the
+/// `Replay`'s ordered maps by [`Replayer::finish`].
 #[derive(Default)]
 struct Acc {
     policies: Vec<Option<Tally>>,
-    sets: BTreeMap<SetKind, Tally>,
-    indeterminate_signins: BTreeMap<SetKind, u64>,
-    reasons: HashMap<String, u64>,
+    /// Per set of [`SETS`].
+    sets: Vec<Tally>,
+    /// Per set of [`SETS`].
+    indeterminate_signins: [u64; 2],
+    /// Indeterminate evaluations by (policy index, what was missing).
+    reasons: FxHashMap<(usize, engine::Missing), u64>,
     shift: Shift,
-    exclusions: BTreeMap<(usize, Condition, Option<u16>), Fired>,
-    validation: BTreeMap<(usize, &'static str, &'static str), u64>,
+    exclusions: FxHashMap<(usize, Condition, Option<u16>), Fired>,
+    /// Self-validation pairs by (policy index, Entra's word as an index in [`ENTRA_WORDS`], our
+    /// impact); our word is the impact's, as the policy's state spells it.
+    validation: FxHashMap<(usize, usize, Impact), u64>,
     disagreements: Vec<Disagreement>,
-    daily: BTreeMap<(i64, SetKind, Impact), u64>,
-    proposed_by: Breakdowns,
+    daily: FxHashMap<(i64, SetKind, Impact), u64>,
+    proposed_by: FastBreakdowns,
     /// Per impact: the first sign-in with it (its place in the replay's order, and a copy).
     samples: BTreeMap<Impact, (usize, SignIn)>,
     evaluated: u64,
@@ -427,6 +470,71 @@ struct Acc {
     nudged: FxHashMap<u32, i64>,
     /// Scratch: one sign-in's evaluations (not merged).
     evals: Vec<Option<Evaluation>>,
+    /// Which policies each applied-policy id of the logs names (not merged).
+    applied_ids: AppliedIds,
+    /// Scratch: per policy, the index in the sign-in's `applied_policies` of Entra's record of
+    /// it (not merged).
+    recorded: Vec<Option<u32>>,
+    /// Reasons formatted by this chunk (gathered into the `Replayer`'s, not merged).
+    texts: explain::ReasonCache,
+}
+
+/// The policies of the set an applied-policy id of the logs names: those whose id equals it
+/// ASCII case-insensitively (Graph spells ids in either case). Found by a scan the first time an
+/// id (interned) is seen, then looked up by its symbol: a sign-in's records are matched to the
+/// policies in one pass, not policy by policy. Their `result` words are remembered the same way.
+#[derive(Default)]
+struct AppliedIds {
+    /// Per id: a range of `indices`.
+    of: ustr::UstrMap<(u32, u32)>,
+    indices: Vec<u32>,
+    /// Per `result` text: [`entra_word`]'s answer.
+    words: ustr::UstrMap<usize>,
+}
+
+impl AppliedIds {
+    fn policies(&mut self, set: &crate::policy::PolicySet, id: Ustr) -> &[u32] {
+        let (start, end) = *self.of.entry(id).or_insert_with(|| {
+            let start = self.indices.len() as u32;
+            self.indices.extend(
+                set.policies
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.id.eq_ignore_ascii_case(&id))
+                    .map(|(pi, _)| pi as u32),
+            );
+            (start, self.indices.len() as u32)
+        });
+        self.indices
+            .get(start as usize..end as usize)
+            .unwrap_or(&[])
+    }
+
+    /// [`entra_word`] of a record's `result`.
+    fn word(&mut self, result: Ustr) -> usize {
+        *self
+            .words
+            .entry(result)
+            .or_insert_with(|| entra_word(&result))
+    }
+
+    /// Per policy of `set`, the index in `applied` of the first record of it, into `out`.
+    fn match_records(
+        &mut self,
+        set: &crate::policy::PolicySet,
+        applied: &[crate::signin::AppliedPolicy],
+        out: &mut Vec<Option<u32>>,
+    ) {
+        out.clear();
+        out.resize(set.policies.len(), None);
+        for (ai, a) in applied.iter().enumerate() {
+            for &pi in self.policies(set, a.id) {
+                if let Some(slot @ None) = out.get_mut(pi as usize) {
+                    *slot = Some(ai as u32);
+                }
+            }
+        }
+    }
 }
 
 impl Acc {
@@ -438,11 +546,7 @@ impl Acc {
                 .iter()
                 .map(|p| (p.state != crate::domain::PolicyState::Disabled).then(Tally::new))
                 .collect(),
-            sets: [
-                (SetKind::Current, Tally::new()),
-                (SetKind::Proposed, Tally::new()),
-            ]
-            .into(),
+            sets: SETS.iter().map(|_| Tally::new()).collect(),
             ..Acc::default()
         }
     }
@@ -452,13 +556,15 @@ impl Acc {
                 a.merge(b);
             }
         }
-        for (k, t) in &o.sets {
-            if let Some(x) = self.sets.get_mut(k) {
-                x.merge(t);
-            }
+        for (x, t) in self.sets.iter_mut().zip(&o.sets) {
+            x.merge(t);
         }
-        for (k, n) in o.indeterminate_signins {
-            *self.indeterminate_signins.entry(k).or_default() += n;
+        for (x, n) in self
+            .indeterminate_signins
+            .iter_mut()
+            .zip(o.indeterminate_signins)
+        {
+            *x += n;
         }
         for (k, n) in o.reasons {
             *self.reasons.entry(k).or_default() += n;
@@ -555,6 +661,9 @@ pub struct Replayer<'t> {
     /// Per user number, the user id (lower-cased) it stands for.
     user_ids: Vec<Ustr>,
     protects: Vec<bool>,
+    /// Reasons formatted by earlier batches, read by every chunk of the next (at most
+    /// `REASONS_KEPT`).
+    texts: explain::ReasonCache,
     acc: Acc,
     seen: usize,
     outside_window: u64,
@@ -588,6 +697,7 @@ impl<'t> Replayer<'t> {
                 .iter()
                 .map(crate::policy::CompiledPolicy::protects)
                 .collect(),
+            texts: explain::ReasonCache::default(),
             acc: Acc::new(tenant),
             seen: 0,
             outside_window: 0,
@@ -638,18 +748,29 @@ impl<'t> Replayer<'t> {
             self.last = Some(self.last.map_or(s.created_at, |l| l.max(s.created_at)));
         }
         let env = self.tenant.env(&self.clocks);
-        let (tenant, protects, details, base) =
-            (self.tenant, &self.protects, self.details, self.seen);
+        let (tenant, protects, details, base, texts) = (
+            self.tenant,
+            &self.protects,
+            self.details,
+            self.seen,
+            &self.texts,
+        );
         let track = !self.fixed && self.has_registration_policy;
         let parts: Vec<(Acc, Vec<Protection>, Vec<DetailRow>)> = batch
             .par_chunks(CHUNK)
             .zip(users.par_chunks(CHUNK))
+            .zip(dir_users.par_chunks(CHUNK))
             .enumerate()
-            .map(|(ci, (chunk, chunk_users))| {
+            .map(|(ci, ((chunk, chunk_users), chunk_dir_users))| {
                 let mut acc = Acc::new(tenant);
                 let mut protection = Vec::with_capacity(chunk.len());
                 let mut rows = Vec::new();
-                for (k, (s, user)) in chunk.iter().zip(chunk_users).enumerate() {
+                for (k, ((s, user), dir_user)) in chunk
+                    .iter()
+                    .zip(chunk_users)
+                    .zip(chunk_dir_users)
+                    .enumerate()
+                {
                     let at = Place {
                         batch: ci * CHUNK + k,
                         base,
@@ -660,8 +781,9 @@ impl<'t> Replayer<'t> {
                         protects,
                         details,
                         track,
+                        texts,
                     };
-                    protection.push(one.replay(s, at, *user, &mut acc, &mut rows));
+                    protection.push(one.replay(s, at, *user, *dir_user, &mut acc, &mut rows));
                 }
                 on_chunk(chunk.len() as u64);
                 (acc, protection, rows)
@@ -674,7 +796,9 @@ impl<'t> Replayer<'t> {
             details: Vec::new(),
         };
         let mut acc = std::mem::take(&mut self.acc);
-        for (a, p, d) in parts {
+        for (mut a, p, d) in parts {
+            self.texts
+                .absorb(std::mem::take(&mut a.texts), REASONS_KEPT);
             acc = acc.merge(a);
             out.protection.extend(p);
             out.details.extend(d);
@@ -725,19 +849,40 @@ impl<'t> Replayer<'t> {
         if changed {
             return Finished::Again(self.clocks);
         }
+        let policies = &self.tenant.set.policies;
+        let mut indeterminate_reasons = BTreeMap::new();
+        for ((pi, m), n) in acc.reasons {
+            if let Some(p) = policies.get(pi) {
+                *indeterminate_reasons
+                    .entry(format!("{}: {}", p.id, m.as_str()))
+                    .or_default() += n;
+            }
+        }
+        let mut validation = BTreeMap::new();
+        for ((pi, entra, impact), n) in acc.validation {
+            if let (Some(p), Some(&entra)) = (policies.get(pi), ENTRA_WORDS.get(entra)) {
+                *validation
+                    .entry((pi, entra, our_word(p, impact)))
+                    .or_default() += n;
+            }
+        }
         Finished::Done(Box::new(Replay {
             policies: acc.policies,
-            sets: acc.sets,
-            indeterminate_signins: acc.indeterminate_signins,
-            indeterminate_reasons: acc.reasons.into_iter().collect(),
+            sets: SETS.into_iter().zip(acc.sets).collect(),
+            indeterminate_signins: SETS
+                .into_iter()
+                .zip(acc.indeterminate_signins)
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+            indeterminate_reasons,
             newly: acc.shift.newly,
             newly_signins: acc.shift.newly_signins,
             signins_changed: acc.shift.signins_changed,
-            exclusions: acc.exclusions,
-            validation: acc.validation,
+            exclusions: acc.exclusions.into_iter().collect(),
+            validation,
             disagreements: acc.disagreements,
-            daily: acc.daily,
-            proposed_by: acc.proposed_by,
+            daily: acc.daily.into_iter().collect(),
+            proposed_by: acc.proposed_by.ordered(),
             samples: acc.samples.into_iter().map(|(k, (_, s))| (k, s)).collect(),
             registration_clocks: self.clocks,
             evaluated: acc.evaluated,
@@ -799,6 +944,15 @@ pub fn run(tenant: &Tenant, signins: &[SignIn], details: Details) -> Replay {
     run_batch(tenant, signins, details).0
 }
 
+/// ca-replay's word for policy `p`'s `impact`, as Entra would record it: an enabled policy's
+/// result, or a report-only one's.
+fn our_word(p: &crate::policy::CompiledPolicy, impact: Impact) -> &'static str {
+    match p.state {
+        crate::domain::PolicyState::Enabled => impact.enforced_result_word(),
+        _ => impact.result_word(),
+    }
+}
+
 /// Where a sign-in is: its index in the batch, and the sign-ins replayed before the batch.
 #[derive(Clone, Copy)]
 struct Place {
@@ -814,16 +968,19 @@ struct One<'a> {
     details: Details,
     /// Track the registration policy's answers inside the grace (clocks not final).
     track: bool,
+    /// Reasons formatted by earlier batches.
+    texts: &'a explain::ReasonCache,
 }
 
 impl One<'_> {
-    /// Replays one sign-in into `acc` (its detail rows into `rows`); returns whether the proposed
-    /// set protects it.
+    /// Replays one sign-in of user number `user`, `dir_user` in the directory, into `acc` (its
+    /// detail rows into `rows`); returns whether the proposed set protects it.
     fn replay(
         &self,
         s: &SignIn,
         at: Place,
         user: Option<u32>,
+        dir_user: Option<crate::directory::UserIdx>,
         acc: &mut Acc,
         rows: &mut Vec<DetailRow>,
     ) -> Protection {
@@ -834,9 +991,12 @@ impl One<'_> {
             return Protection::NotEvaluated;
         }
         acc.evaluated += 1;
-        let f = Facts::prepare(env, s, false);
+        // `Replayer::number` looked the user up (as `Facts::prepare` would).
+        let f = Facts::prepare_for(env, s, dir_user, false);
         let mut evals = std::mem::take(&mut acc.evals);
         evaluate_set(env, &f, &mut evals);
+        acc.applied_ids
+            .match_records(&tenant.set, &s.applied_policies, &mut acc.recorded);
         // Every non-disabled policy is in the proposed set.
         let (mut protected, mut maybe) = (false, false);
         for (pi, (p, e)) in tenant.set.policies.iter().zip(&evals).enumerate() {
@@ -858,17 +1018,16 @@ impl One<'_> {
                     x.users.insert(u);
                 }
             }
-            if let Some(recorded) = s
-                .applied_policies
-                .iter()
-                .find(|a| a.id.eq_ignore_ascii_case(&p.id))
+            if let Some(recorded) = acc
+                .recorded
+                .get(pi)
+                .copied()
+                .flatten()
+                .and_then(|ai| s.applied_policies.get(ai as usize))
             {
-                let entra = entra_word(&recorded.result);
-                let ours = match p.state {
-                    crate::domain::PolicyState::Enabled => e.impact.enforced_result_word(),
-                    _ => e.result(),
-                };
-                *acc.validation.entry((pi, entra, ours)).or_default() += 1;
+                let entra = acc.applied_ids.word(recorded.result);
+                *acc.validation.entry((pi, entra, e.impact)).or_default() += 1;
+                let (entra, ours) = (ENTRA_WORDS[entra], our_word(p, e.impact));
                 if entra != ours
                     && e.impact != Impact::Indeterminate
                     && acc.disagreements.len() < DISAGREEMENTS_KEPT
@@ -893,34 +1052,34 @@ impl One<'_> {
                 }
             }
             if let Why::Indeterminate(m) = e.why {
-                *acc.reasons
-                    .entry(format!("{}: {}", p.id, m.as_str()))
-                    .or_default() += 1;
+                *acc.reasons.entry((pi, m)).or_default() += 1;
             }
             if details == Details::All || e.impact != Impact::NotApplied {
                 rows.push(DetailRow {
                     signin: at.batch,
                     policy: pi,
                     impact: e.impact,
-                    reason: explain::reason(env.dir, env.set, p, &e, f.user),
+                    reason: acc
+                        .texts
+                        .reason(self.texts, env.dir, env.set, pi, p, &e, f.user),
                 });
             }
         }
-        let mut outcome = BTreeMap::new();
-        for kind in [SetKind::Current, SetKind::Proposed] {
+        let mut outcome = [Impact::NotApplied; SETS.len()];
+        let day = s.created_at.timestamp().div_euclid(86_400);
+        for (k, kind) in SETS.into_iter().enumerate() {
             let o = combine(&tenant.set, &evals, kind);
-            if let Some(t) = acc.sets.get_mut(&kind) {
+            if let Some(t) = acc.sets.get_mut(k) {
                 t.add(o.impact, user);
             }
             if o.indeterminate > 0 {
-                *acc.indeterminate_signins.entry(kind).or_default() += 1;
+                acc.indeterminate_signins[k] += 1;
             }
-            outcome.insert(kind, o.impact);
-            let day = s.created_at.timestamp().div_euclid(86_400);
+            outcome[k] = o.impact;
             *acc.daily.entry((day, kind, o.impact)).or_default() += 1;
         }
         acc.evals = evals;
-        let (cur, prop) = (outcome[&SetKind::Current], outcome[&SetKind::Proposed]);
+        let [cur, prop] = outcome;
         if crate::report::affected::is_affected(prop) {
             acc.proposed_by.add(s);
             acc.samples.entry(prop).or_insert_with(|| (si, s.clone()));
@@ -933,6 +1092,189 @@ impl One<'_> {
             Protection::Indeterminate
         } else {
             Protection::Unprotected
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signin::AppliedPolicy;
+
+    fn contoso() -> Tenant {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/contoso");
+        Tenant::load(&root, crate::policy::BuildOptions::default()).expect("sample tenant")
+    }
+
+    fn applied(id: &str) -> AppliedPolicy {
+        AppliedPolicy {
+            id: Ustr::from(id),
+            display_name: Ustr::default(),
+            result: Ustr::from("success"),
+            enforced_grant_controls: Vec::new(),
+            conditions_satisfied: None,
+            conditions_not_satisfied: None,
+        }
+    }
+
+    /// Matching a sign-in's records to the policies in one pass finds, for every policy, the
+    /// record the per-policy case-insensitive scan finds: GUIDs in either case, ids that are no
+    /// GUID, repeated records (the first wins), ids of no policy.
+    #[test]
+    fn applied_records_match_as_the_scan_does() {
+        let mut tenant = contoso();
+        assert!(tenant.set.policies.len() >= 4);
+        tenant.set.policies[0].id = "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0".into();
+        tenant.set.policies[1].id = "CA-Block legacy".into();
+        tenant.set.policies[2].id = "ca-block LEGACY ".into();
+        tenant.set.policies[3].id = "ÄrgerPolicy".into();
+        let set = &tenant.set;
+        let records = [
+            "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+            "CA-BLOCK LEGACY",
+            "not a policy of the set",
+            "ca-block legacy ",
+            "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0",
+            "äRGERPOLICY",
+            "ÄRGERPOLICY",
+            "",
+        ];
+        let lists: Vec<Vec<AppliedPolicy>> = vec![
+            records.iter().map(|r| applied(r)).collect(),
+            records.iter().rev().map(|r| applied(r)).collect(),
+            set.policies.iter().map(|p| applied(&p.id)).collect(),
+            set.policies
+                .iter()
+                .map(|p| applied(&p.id.to_ascii_uppercase()))
+                .collect(),
+            Vec::new(),
+        ];
+        let mut ids = AppliedIds::default();
+        let mut out = Vec::new();
+        for list in &lists {
+            // Twice: the second time every id is remembered.
+            for _ in 0..2 {
+                ids.match_records(set, list, &mut out);
+                let expected: Vec<Option<u32>> = set
+                    .policies
+                    .iter()
+                    .map(|p| {
+                        list.iter()
+                            .position(|a| a.id.eq_ignore_ascii_case(&p.id))
+                            .map(|i| i as u32)
+                    })
+                    .collect();
+                assert_eq!(out, expected);
+            }
+        }
+        // ASCII case only: `Ä` is not `ä`.
+        assert_eq!(ids.policies(set, Ustr::from("ÄRGERPOLICY")), &[3]);
+        assert_eq!(ids.policies(set, Ustr::from("ärgerpolicy")), &[] as &[u32]);
+    }
+
+    /// The reason cache gives `explain::reason`'s text for every evaluation, whether the text was
+    /// formatted by it, by the shared cache, or for another user (nesting paths differ by user).
+    #[test]
+    fn cached_reasons_are_the_reasons() {
+        use crate::engine::{Missing, CONDITIONS};
+        let tenant = contoso();
+        let (dir, set) = (&tenant.dir, &tenant.set);
+        let mut users: Vec<Option<u32>> = (0..dir.users.len() as u32).map(Some).collect();
+        users.push(None);
+        let mut evals = Vec::new();
+        let blank = Evaluation {
+            applies: Some(false),
+            impact: Impact::NotApplied,
+            why: Why::NotApplied,
+            control: None,
+            trace: [Check::Skipped; CONDITIONS],
+        };
+        let checks = [
+            Check::Excluded(None),
+            Check::Excluded(Some(0)),
+            Check::Excluded(Some(1)),
+            Check::Excluded(Some(2)),
+            Check::Excluded(Some(40)),
+            Check::NotMatched,
+            Check::OtherSubject,
+            Check::Unknown(Missing::GroupMembership),
+            Check::Unknown(Missing::IpAddress),
+        ];
+        for (ci, _) in Condition::ALL.iter().enumerate() {
+            for check in checks {
+                for (applies, why) in [
+                    (Some(false), Why::NotApplied),
+                    (None, Why::Indeterminate(Missing::UserType)),
+                    (None, Why::NotApplied),
+                    (Some(true), Why::NotApplied),
+                ] {
+                    let mut e = Evaluation {
+                        applies,
+                        why,
+                        ..blank
+                    };
+                    e.trace[ci] = check;
+                    evals.push(e);
+                    // An earlier unknown does not decide; a later exclusion does.
+                    if ci > 0 {
+                        e.trace[0] = Check::Unknown(Missing::RoleAssignments);
+                        evals.push(e);
+                    }
+                }
+            }
+        }
+        evals.push(Evaluation {
+            applies: None,
+            why: Why::Indeterminate(Missing::SignInRisk),
+            ..blank
+        });
+        for why in [
+            Why::NoGrantControls,
+            Why::BlockControl,
+            Why::MfaPrompt,
+            Why::MfaRegistration,
+            Why::DeviceNotCompliant,
+            Why::RegistrationGrace,
+            Why::Indeterminate(Missing::DeviceCompliance),
+        ] {
+            for control in [None, Some(0), Some(1), Some(9)] {
+                evals.push(Evaluation {
+                    applies: Some(true),
+                    why,
+                    control,
+                    ..blank
+                });
+            }
+        }
+        let empty = explain::ReasonCache::default();
+        let mut first = explain::ReasonCache::default();
+        let mut nested = 0;
+        for _ in 0..2 {
+            for (pi, p) in set.policies.iter().enumerate() {
+                for e in &evals {
+                    for &u in &users {
+                        let direct = explain::reason(dir, set, p, e, u);
+                        nested += direct.contains("nested via") as usize;
+                        let cached = first.reason(&empty, dir, set, pi, p, e, u);
+                        assert_eq!(cached.as_str(), direct, "policy {pi}, {e:?}, user {u:?}");
+                    }
+                }
+            }
+        }
+        assert!(nested > 0, "no nesting path exercised");
+        // Another chunk's cache, reading the shared one (half of it kept).
+        let mut shared = explain::ReasonCache::default();
+        let half = first.len() / 2;
+        shared.absorb(first, half);
+        assert_eq!(shared.len(), half);
+        let mut other = explain::ReasonCache::default();
+        for (pi, p) in set.policies.iter().enumerate().rev() {
+            for e in &evals {
+                for &u in users.iter().rev() {
+                    let cached = other.reason(&shared, dir, set, pi, p, e, u);
+                    assert_eq!(cached.as_str(), explain::reason(dir, set, p, e, u));
+                }
+            }
         }
     }
 }

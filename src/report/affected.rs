@@ -75,17 +75,6 @@ fn app_label_str(s: &SignIn) -> &'static str {
     }
 }
 
-/// Counts one more `key`, allocating it only the first time.
-#[allow(dead_code)] // the replay no longer counts breakdowns with it (feed-perf); remove when unused
-pub(crate) fn count(counts: &mut BTreeMap<String, u64>, key: &str) {
-    match counts.get_mut(key) {
-        Some(n) => *n += 1,
-        None => {
-            counts.insert(key.to_owned(), 1);
-        }
-    }
-}
-
 /// Interned text counted by address while a run goes. Every label comes from the sign-ins'
 /// interned strings or from a literal, so equal text nearly always shares one address; where
 /// it does not (a literal and an interned copy), [`AffectedAcc::finish`] adds the counts up.

@@ -8,6 +8,7 @@
 //! (`detect`); ca-replay's own Parquet and Arrow IPC files are told by their magic bytes
 //! (`columnar`). Files are read in parallel and merged in order.
 
+mod blocks;
 pub mod columnar;
 pub mod detect;
 pub mod graph;
@@ -143,7 +144,8 @@ pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
 /// Reads the files [`signin_files`] listed and hands their sign-ins to `sink` in batches, in
 /// file order (and record order within a file), each sign-in once: a duplicate id counts in the
 /// report and is not handed on. Memory stays bounded by a few batches: ca-replay's own
-/// columnar files go by row groups, text files a few at a time (each parsed in parallel).
+/// columnar files go by row groups, NDJSON files by blocks of lines (`blocks`), other text
+/// files a few at a time (each parsed in parallel).
 /// `on_file(path, bytes)` is called as each file has been read.
 pub fn stream(
     files: &[(PathBuf, u64)],
@@ -177,9 +179,24 @@ pub fn stream(
             i += 1;
             continue;
         }
-        // A run of text files, read in parallel a window at a time.
+        if blocks::is_ndjson(file)? {
+            let mut kept = 0;
+            blocks::read(file, &mut |part| {
+                kept += st.add(part)?;
+                Ok(())
+            })?;
+            on_file(file, *bytes);
+            st.report.files.push((file.clone(), kept));
+            i += 1;
+            continue;
+        }
+        // A run of other text files, read in parallel a window at a time.
         let mut end = i;
-        while end < files.len() && end - i < window && !is_columnar(&files[end].0) {
+        while end < files.len()
+            && end - i < window
+            && !is_columnar(&files[end].0)
+            && (end == i || !blocks::is_ndjson(&files[end].0)?)
+        {
             end += 1;
         }
         let read: Vec<Result<FileRead, IngestError>> = files[i..end]
@@ -349,6 +366,13 @@ fn parse_json_record(text: &str) -> Result<SignIn, graph::FieldError> {
 
 /// Reads sign-ins from JSON or NDJSON text already decoded; `path` names it in diagnostics.
 pub fn read_json_text(path: &Path, text: &str) -> Result<FileRead, IngestError> {
+    json_text(path, text, None)
+}
+
+/// [`read_json_text`] on a whole file (`block: None`), or on the `block`-th block of lines of
+/// an NDJSON file (`blocks`): its lines are its records, numbered from 1 in the block; whether
+/// the file is a sign-in export at all is told by its first block.
+fn json_text(path: &Path, text: &str, block: Option<usize>) -> Result<FileRead, IngestError> {
     let diagnostic = |record: usize, line, field: &str, value: String, why: String| Diagnostic {
         file: path.to_path_buf(),
         record,
@@ -357,7 +381,10 @@ pub fn read_json_text(path: &Path, text: &str) -> Result<FileRead, IngestError> 
         value,
         why,
     };
-    let doc = split::records(text);
+    let doc = match block {
+        None => split::records(text),
+        Some(_) => split::lines(text),
+    };
     let mut skipped = Vec::new();
     if doc.records.is_empty() {
         match doc.broken {
@@ -413,7 +440,9 @@ pub fn read_json_text(path: &Path, text: &str) -> Result<FileRead, IngestError> 
         .par_iter()
         .map(|r| parse_json_record(r.text))
         .collect();
-    if parsed.iter().all(Result::is_err) {
+    // A file that is no sign-in export is told by its first records (a later block of one
+    // that is only bad records is bad records).
+    if block.unwrap_or(0) == 0 && parsed.iter().all(Result::is_err) {
         if let Some(looked_like) = not_signins(&doc.records) {
             return Err(IngestError::NotSignIns {
                 path: path.to_path_buf(),

@@ -51,17 +51,7 @@ pub fn records(text: &str) -> Doc<'_> {
         };
     }
     if is_ndjson(body) {
-        return Doc {
-            records: text
-                .lines()
-                .enumerate()
-                .map(|(i, l)| (i + 1, l.trim()))
-                .filter(|(_, l)| !l.is_empty())
-                .map(|(index, text)| Rec { index, text })
-                .collect(),
-            broken: None,
-            empty: false,
-        };
+        return lines(text);
     }
     let mut found: Vec<&RawValue> = Vec::new();
     let mut wrapped = false;
@@ -130,6 +120,21 @@ pub fn records(text: &str) -> Doc<'_> {
                 empty: false,
             }
         }
+    }
+}
+
+/// The non-empty lines of NDJSON text, each a record numbered by its line.
+pub fn lines(text: &str) -> Doc<'_> {
+    Doc {
+        records: text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| (i + 1, l.trim()))
+            .filter(|(_, l)| !l.is_empty())
+            .map(|(index, text)| Rec { index, text })
+            .collect(),
+        broken: None,
+        empty: false,
     }
 }
 

@@ -896,7 +896,8 @@ impl<'t> Replayer<'t> {
     }
 }
 
-fn merge_clocks(mut a: HashMap<String, i64>, b: HashMap<String, i64>) -> HashMap<String, i64> {
+/// Two sets of MFA registration clocks as one: each user's earliest start.
+pub fn merge_clocks(mut a: HashMap<String, i64>, b: HashMap<String, i64>) -> HashMap<String, i64> {
     if a.len() < b.len() {
         return merge_clocks(b, a);
     }

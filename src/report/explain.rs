@@ -24,6 +24,22 @@ pub enum ExplainError {
 
 /// Finds the sign-in by id, else by correlation id (case-insensitive).
 pub fn find<'a>(signins: &'a [SignIn], id: &str) -> Result<&'a SignIn, ExplainError> {
+    find_among(signins, id, signins.len())
+}
+
+/// Whether `s` is a sign-in [`find`] could answer for `id`: by its id or its correlation id.
+pub fn candidate(s: &SignIn, id: &str) -> bool {
+    let id = id.trim();
+    s.id.eq_ignore_ascii_case(id)
+        || (!s.correlation_id.is_empty() && s.correlation_id.eq_ignore_ascii_case(id))
+}
+
+/// [`find`] among the [`candidate`]s kept of `read` sign-ins.
+pub fn find_among<'a>(
+    signins: &'a [SignIn],
+    id: &str,
+    read: usize,
+) -> Result<&'a SignIn, ExplainError> {
     let id = id.trim();
     if let Some(s) = signins.iter().find(|s| s.id.eq_ignore_ascii_case(id)) {
         return Ok(s);
@@ -33,7 +49,7 @@ pub fn find<'a>(signins: &'a [SignIn], id: &str) -> Result<&'a SignIn, ExplainEr
         .filter(|s| !s.correlation_id.is_empty() && s.correlation_id.eq_ignore_ascii_case(id))
         .collect();
     match by_correlation.as_slice() {
-        [] => Err(ExplainError::NotFound(id.to_owned(), signins.len())),
+        [] => Err(ExplainError::NotFound(id.to_owned(), read)),
         [one] => Ok(one),
         many => Err(ExplainError::Ambiguous(
             id.to_owned(),

@@ -35,3 +35,58 @@ fn explains_a_blocked_sample_signin() {
         );
     }
 }
+
+/// `ca-replay explain` streams the sign-ins: it prints exactly the text of the sign-in found
+/// among all of them held in memory (the MFA registration clocks from every file), and an
+/// unknown id is an error that counts every sign-in read.
+#[test]
+fn the_streaming_command_explains_as_the_held_log_does() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/contoso");
+    let tenant = Tenant::load(&root, BuildOptions::default()).unwrap();
+    let (signins, _) = read_signins(&[root.join("signins")], IngestOptions::default()).unwrap();
+    let run = |id: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ca-replay"))
+            .args(["explain", "--tenant"])
+            .arg(&root)
+            .args(["--signin", id])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // A sign-in the MFA registration policy answers by its clock (the grace or its end).
+    let clocks = ca_replay::replay::registration_clocks(&tenant, &signins);
+    let registering = signins
+        .iter()
+        .find(|s| {
+            let text = explain::text_with_clocks(&tenant, &clocks, s);
+            text.contains("registration grace")
+        })
+        .unwrap();
+    for s in [
+        &signins[0],
+        &signins[signins.len() / 2],
+        registering,
+        &signins[signins.len() - 1],
+    ] {
+        let out = run(&s.id);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let expected = explain::text(&tenant, &signins, explain::find(&signins, &s.id).unwrap());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            expected,
+            "sign-in {}",
+            s.id
+        );
+    }
+    let out = run("no-such-sign-in");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("({} sign-ins read)", signins.len())),
+        "{err}"
+    );
+}

@@ -61,8 +61,7 @@ enum Sink {
     /// of their own, so that the replay goes on with the next batch meanwhile. A batch is
     /// handed over when the thread is done with the one before (so at most two are held).
     Thread {
-        jobs: Option<SyncSender<Job>>,
-        thread: Option<JoinHandle<Result<Staged, DetailsError>>>,
+        rows: RowsThread,
         csv: PathBuf,
         parquet: PathBuf,
     },
@@ -112,6 +111,43 @@ fn staged(staging: &Path, name: &str) -> std::io::Result<(PathBuf, BufWriter<Fil
     Ok((path, BufWriter::with_capacity(1 << 20, f)))
 }
 
+/// The detail rows' thread, and the way to it. Dropped unfinished (a run that replays again,
+/// or stops at an error), it waits for the thread, so that nothing writes to the staged files
+/// after (a second pass writes the same ones).
+struct RowsThread {
+    jobs: Option<SyncSender<Job>>,
+    thread: Option<JoinHandle<Result<Staged, DetailsError>>>,
+}
+
+impl RowsThread {
+    /// Hands a batch over, once the thread is done with the one before.
+    fn send(&mut self, job: Job) -> Result<(), WriteError> {
+        if self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok()) {
+            return Ok(());
+        }
+        // The thread stopped: at an error, which joining it gives.
+        Err(self.finish().err().unwrap_or_else(|| {
+            WriteError::Io(std::io::Error::other("the detail files' writer stopped"))
+        }))
+    }
+
+    /// Waits for the thread to write what it was handed; its files and affected users.
+    fn finish(&mut self) -> Result<Staged, WriteError> {
+        self.jobs.take();
+        joined(self.thread.take())
+    }
+}
+
+impl Drop for RowsThread {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(thread) = self.thread.take() {
+            // Its result is not wanted: only that it has stopped writing.
+            let _ = thread.join();
+        }
+    }
+}
+
 /// The detail rows' thread: adds each batch as it comes; stops at the first error.
 fn write_rows(
     mut rows: Staged,
@@ -148,8 +184,10 @@ impl<'t> Collector<'t> {
         Ok(Collector::with(
             tenant,
             Sink::Thread {
-                jobs: Some(jobs),
-                thread: Some(thread),
+                rows: RowsThread {
+                    jobs: Some(jobs),
+                    thread: Some(thread),
+                },
                 csv,
                 parquet,
             },
@@ -239,20 +277,7 @@ impl<'t> Collector<'t> {
             (Sink::Thread { .. }, Some(_)) => Err(WriteError::Io(std::io::Error::other(
                 "a pseudonymized run keeps its detail files in memory",
             ))),
-            (Sink::Thread { jobs, thread, .. }, None) => {
-                let sent = jobs
-                    .as_ref()
-                    .is_some_and(|j| j.send((batch, out.details)).is_ok());
-                if sent {
-                    Ok(())
-                } else {
-                    // The thread stopped: at an error, which joining it gives.
-                    jobs.take();
-                    Err(joined(thread.take()).err().unwrap_or_else(|| {
-                        WriteError::Io(std::io::Error::other("the detail files' writer stopped"))
-                    }))
-                }
-            }
+            (Sink::Thread { rows, .. }, None) => rows.send((batch, out.details)),
         }
     }
 
@@ -261,13 +286,11 @@ impl<'t> Collector<'t> {
         let tenant = self.tenant;
         let (details, affected, written) = match self.sink {
             Sink::Thread {
-                jobs,
-                thread,
+                mut rows,
                 csv,
                 parquet,
             } => {
-                drop(jobs);
-                let rows = joined(thread)?;
+                let rows = rows.finish()?;
                 let (a, b, written) = rows.writer.finish().map_err(details_error)?;
                 for w in [a, b] {
                     let f = w.into_inner().map_err(|e| WriteError::Io(e.into_error()))?;

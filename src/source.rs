@@ -5,7 +5,7 @@
 //! `{"value": [...]}`, one object, or NDJSON), with Windows PowerShell's encodings (UTF-16LE/BE with
 //! BOM, UTF-8 with BOM) and the Graph PowerShell SDK's PascalCase keys normalized to Graph's camelCase.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -34,22 +34,36 @@ pub enum SourceError {
     Empty { path: PathBuf },
 }
 
-/// Reads a file, un-gzips it when it starts with the gzip magic, and decodes the text.
-pub fn read_text(path: &Path) -> Result<String, SourceError> {
+/// Opens a file for reading, un-gzipped when it starts with the gzip magic.
+pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, SourceError> {
     let io = |source| SourceError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let raw = std::fs::read(path).map_err(io)?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(io)?;
-        out
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut magic = Vec::with_capacity(2);
+    (&mut f).take(2).read_to_end(&mut magic).map_err(io)?;
+    let gzip = magic == [0x1f, 0x8b];
+    let f = std::io::Cursor::new(magic).chain(f);
+    Ok(if gzip {
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::read::MultiGzDecoder::new(f),
+        ))
     } else {
-        raw
-    };
+        Box::new(BufReader::with_capacity(1 << 20, f))
+    })
+}
+
+/// Reads a file, un-gzips it when it starts with the gzip magic, and decodes the text.
+pub fn read_text(path: &Path) -> Result<String, SourceError> {
+    let mut bytes = Vec::new();
+    open(path)?
+        .read_to_end(&mut bytes)
+        .map_err(|source| SourceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     decode(path, &bytes)
 }
 

@@ -9,11 +9,11 @@
 //! and more lines: every line is a record); any other file (a JSON array, a pretty-printed or
 //! one-line Graph page, UTF-16, CSV) is read whole by the caller.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use super::{FileRead, IngestError};
-use crate::source::SourceError;
+use crate::source::{self, SourceError};
 
 /// Bytes of text per block (whole lines; a longer line makes a longer block).
 pub const BLOCK: usize = 128 << 20;
@@ -30,26 +30,10 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> IngestError + '_ {
     }
 }
 
-/// The file's bytes, gzip undone.
-fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, IngestError> {
-    let mut f = std::fs::File::open(path).map_err(io_error(path))?;
-    let mut magic = [0u8; 2];
-    let n = f.read(&mut magic).map_err(io_error(path))?;
-    let f = std::io::Cursor::new(magic[..n].to_vec()).chain(f);
-    Ok(if magic[..n] == [0x1f, 0x8b] {
-        Box::new(BufReader::with_capacity(
-            1 << 20,
-            flate2::read::MultiGzDecoder::new(f),
-        ))
-    } else {
-        Box::new(BufReader::with_capacity(1 << 20, f))
-    })
-}
-
 /// Whether `path` is NDJSON in UTF-8 as the whole-file reader tells it (`split`): its first
 /// non-empty line (a UTF-8 BOM allowed) one JSON object, and another non-empty line after it.
 pub fn is_ndjson(path: &Path) -> Result<bool, IngestError> {
-    let mut reader = open(path)?.take(FIRST_LINE_MAX);
+    let mut reader = source::open(path)?.take(FIRST_LINE_MAX);
     let mut line = Vec::new();
     let mut first_seen = false;
     loop {
@@ -98,7 +82,7 @@ fn read_in(
     size: usize,
     each: &mut dyn FnMut(FileRead) -> Result<(), IngestError>,
 ) -> Result<usize, IngestError> {
-    let mut reader = open(path)?;
+    let mut reader = source::open(path)?;
     let (blocks, received) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(1);
     std::thread::scope(|scope| {
         scope.spawn(move || loop {

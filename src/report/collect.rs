@@ -162,13 +162,12 @@ fn write_rows(
 
 impl<'t> Collector<'t> {
     /// Detail files written into `staging` (a folder on the same file system as the report
-    /// folder) as batches come, by a thread of their own; `details.csv` as `csv` says.
+    /// folder) as batches come, by a thread of their own; `details.csv` as `when` says.
     pub fn to_files(
         tenant: &'t Tenant,
         staging: &Path,
-        csv: CsvWhen,
+        when: CsvWhen,
     ) -> Result<Collector<'t>, WriteError> {
-        let when = csv;
         std::fs::create_dir_all(staging)?;
         let (csv, csv_out) = staged(staging, "details.csv")?;
         let (parquet, parquet_out) = staged(staging, "details.parquet")?;

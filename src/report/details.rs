@@ -265,6 +265,12 @@ impl<W: Write + Send> DetailsWriter<W> {
             let (Some(s), Some(p)) = (batch.get(r.signin), policies.0.get(r.policy)) else {
                 continue;
             };
+            if self.csv_on && self.when == CsvWhen::Auto && self.rows >= self.csv_limit {
+                // Too long for a spreadsheet: no CSV at all (the collector removes what was
+                // written), rather than a CSV that stops part way.
+                self.csv_on = false;
+                self.buf = Vec::new();
+            }
             let (prefix, nanos) = match &mut current {
                 Some((at, prefix, nanos)) if *at == r.signin => (&*prefix, *nanos),
                 _ => {
@@ -274,17 +280,20 @@ impl<W: Write + Send> DetailsWriter<W> {
                             s.id, s.created_at
                         ))
                     })?;
-                    let mut prefix = Vec::with_capacity(192);
-                    let time = csv_time(s);
-                    for c in [
-                        s.id.as_str(),
-                        time.as_str(),
-                        s.user_id.as_str(),
-                        s.user_principal_name.as_str(),
-                        s.resource_id.as_str(),
-                    ] {
-                        push_cell(&mut prefix, c);
-                        prefix.push(b',');
+                    // (Not made once the CSV is no longer written.)
+                    let mut prefix = Vec::new();
+                    if self.csv_on {
+                        let time = csv_time(s);
+                        for c in [
+                            s.id.as_str(),
+                            time.as_str(),
+                            s.user_id.as_str(),
+                            s.user_principal_name.as_str(),
+                            s.resource_id.as_str(),
+                        ] {
+                            push_cell(&mut prefix, c);
+                            prefix.push(b',');
+                        }
                     }
                     let (_, prefix, nanos) = current.insert((r.signin, prefix, nanos));
                     (&*prefix, *nanos)
@@ -294,12 +303,6 @@ impl<W: Write + Send> DetailsWriter<W> {
                 Some(pz) => pz.text(&r.reason)?,
                 None => std::borrow::Cow::Borrowed(&*r.reason),
             };
-            if self.csv_on && self.when == CsvWhen::Auto && self.rows >= self.csv_limit {
-                // Too long for a spreadsheet: no CSV at all (the collector removes what was
-                // written), rather than a CSV that stops part way.
-                self.csv_on = false;
-                self.buf = Vec::new();
-            }
             if self.csv_on {
                 let buf = &mut self.buf;
                 buf.extend_from_slice(prefix);

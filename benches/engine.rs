@@ -339,14 +339,8 @@ fn bench(c: &mut Criterion) {
                 let mut evals = Vec::with_capacity(tenant.set.policies.len());
                 for s in &signins {
                     let f = Facts::prepare(&env, s, false);
-                    evals.clear();
-                    evals.extend(
-                        tenant
-                            .set
-                            .policies
-                            .iter()
-                            .map(|p| Some(engine::evaluate(&env, p, &f))),
-                    );
+                    // As the replay does: each evaluation written in its slot.
+                    replay::evaluate_set(&env, &f, &mut evals);
                     severe += combine(&tenant.set, &evals, SetKind::Proposed)
                         .impact
                         .severity() as u64;

@@ -70,7 +70,14 @@ pub struct Device {
 impl Device {
     /// A device is registered when the log carries its id (unregistered devices have none).
     pub fn is_registered(&self) -> bool {
-        let id = self.device_id.trim();
+        let id = self.device_id.as_str();
+        // Logged ids are seldom padded: trim only when an end is whitespace.
+        let padded = |c: Option<char>| c.is_some_and(char::is_whitespace);
+        let id = if padded(id.chars().next()) || padded(id.chars().next_back()) {
+            id.trim()
+        } else {
+            id
+        };
         !id.is_empty() && id != "00000000-0000-0000-0000-000000000000"
     }
     /// The device-filter `trustType` value for the logged join type (entra-semantics.md §2.2).

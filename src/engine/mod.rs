@@ -247,6 +247,15 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// The verdict before any condition is checked: not applied, nothing traced.
+    pub const NOT_APPLIED: Evaluation = Evaluation {
+        applies: Some(false),
+        impact: Impact::NotApplied,
+        why: Why::NotApplied,
+        control: None,
+        trace: [Check::Skipped; CONDITIONS],
+    };
+
     /// Entra's report-only word for the impact.
     pub fn result(&self) -> &'static str {
         self.impact.result_word()
@@ -331,7 +340,10 @@ impl<'a> Facts<'a> {
                 .flatten()
         );
         let member_of = env.set.member_of(user);
-        let external = classify_external(env.dir, user, s);
+        let external = match member_of {
+            Some(m) => classify_listed(m.listed, s),
+            None => classify_external(env.dir, user, s),
+        };
         let registration = user.and_then(|u| env.dir.registration(u));
         let user_risk = user
             .and_then(|u| env.dir.user_risk_at(u, s.created_at))
@@ -389,6 +401,18 @@ impl<'a> Facts<'a> {
 /// The user of a sign-in as the users condition sees it: internal, a kind of external user, or
 /// unknown (entra-semantics.md §2.2). Public for the coverage breakdown by user type.
 pub fn classify_external(dir: &Directory, user: Option<UserIdx>, s: &SignIn) -> External {
+    let listed = user.map(|u| dir.user(u)).filter(|u| u.listed);
+    classify_listed(
+        listed.map(|u| ListedUser {
+            user_type: u.user_type,
+            invited: u.invited,
+        }),
+        s,
+    )
+}
+
+/// [`classify_external`] from the user's listed record (`None`: not listed or not found).
+fn classify_listed(listed: Option<ListedUser>, s: &SignIn) -> External {
     let cross = s.cross_tenant_access_type.as_str();
     if cross.eq_ignore_ascii_case("b2bDirectConnect") {
         return External::Kind(GuestKind::B2bDirectConnectUser);
@@ -396,7 +420,6 @@ pub fn classify_external(dir: &Directory, user: Option<UserIdx>, s: &SignIn) -> 
     if cross.eq_ignore_ascii_case("serviceProvider") {
         return External::Kind(GuestKind::ServiceProvider);
     }
-    let listed = user.map(|u| dir.user(u)).filter(|u| u.listed);
     let user_type = listed
         .map(|u| u.user_type.as_str())
         .filter(|t| !t.is_empty())
@@ -871,34 +894,60 @@ pub fn users_check(env: &Env, p: &CompiledPolicy, f: &Facts) -> Check {
 }
 
 pub fn evaluate(env: &Env, p: &CompiledPolicy, f: &Facts) -> Evaluation {
-    let s = f.signin;
-    // One value, filled in place and returned from every exit (no copy of the trace per exit).
-    let mut out = Evaluation {
-        applies: Some(false),
-        impact: Impact::NotApplied,
-        why: Why::NotApplied,
-        control: None,
-        trace: [Check::Skipped; CONDITIONS],
-    };
-    let mut unknown: Option<Missing> = None;
-    macro_rules! step {
-        ($cond:expr, $check:expr) => {{
-            let c: Check = $check;
-            out.trace[$cond as usize] = c;
-            match c {
-                Check::NotMatched | Check::Excluded(_) | Check::OtherSubject => return out,
-                Check::Unknown(m) => unknown = unknown.or(Some(m)),
-                _ => {}
-            }
-        }};
-    }
+    let mut out = Evaluation::NOT_APPLIED;
+    evaluate_into(env, p, f, &mut out);
+    out
+}
 
+/// [`evaluate`] written into `out` (every field overwritten), where the caller keeps it. The
+/// replay's per-sign-in loop uses this: an `Evaluation` returned by value is built on the stack
+/// and copied into its slot, and that copy reads back the trace just written byte by byte.
+pub fn evaluate_into(env: &Env, p: &CompiledPolicy, f: &Facts, out: &mut Evaluation) {
     // Conditions shared by several policies of the set are evaluated once per sign-in.
     let slots = if std::ptr::eq(env.set, f.set) {
         env.set.memo_slots_of(p)
     } else {
         MemoSlots::NONE
     };
+    evaluate_slots(env, p, slots, f, out);
+}
+
+/// [`evaluate_into`] for `env.set.policies[i]`, as the replay calls it (the policy's memo slots
+/// found by its index, not by its address).
+pub fn evaluate_nth(env: &Env, i: usize, f: &Facts, out: &mut Evaluation) {
+    let Some(p) = env.set.policies.get(i) else {
+        return;
+    };
+    let slots = if std::ptr::eq(env.set, f.set) {
+        env.set.memo_slots_at(i)
+    } else {
+        MemoSlots::NONE
+    };
+    evaluate_slots(env, p, slots, f, out);
+}
+
+fn evaluate_slots(
+    env: &Env,
+    p: &CompiledPolicy,
+    slots: MemoSlots,
+    f: &Facts,
+    out: &mut Evaluation,
+) {
+    let s = f.signin;
+    *out = Evaluation::NOT_APPLIED;
+    let mut unknown: Option<Missing> = None;
+    macro_rules! step {
+        ($cond:expr, $check:expr) => {{
+            let c: Check = $check;
+            out.trace[$cond as usize] = c;
+            match c {
+                Check::NotMatched | Check::Excluded(_) | Check::OtherSubject => return,
+                Check::Unknown(m) => unknown = unknown.or(Some(m)),
+                _ => {}
+            }
+        }};
+    }
+
     // Subject: user policies never apply to workload sign-ins and vice versa (§2.2).
     if p.users.is_some() && p.workload.is_none() {
         step!(
@@ -982,14 +1031,13 @@ pub fn evaluate(env: &Env, p: &CompiledPolicy, f: &Facts) -> Evaluation {
         out.applies = None;
         out.impact = Impact::Indeterminate;
         out.why = Why::Indeterminate(m);
-        return out;
+        return;
     }
     let (impact, why, control) = grant(env.apps, p, f);
     out.applies = Some(true);
     out.impact = impact;
     out.why = why;
     out.control = control;
-    out
 }
 
 /// A condition's check from its memo slot, computing and keeping it on first use.

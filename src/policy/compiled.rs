@@ -344,6 +344,18 @@ pub struct MemberOf {
     pub groups: smallvec::SmallVec<[u64; 2]>,
     /// Bit i set: the user actively holds `PolicySet::roles[i]`.
     pub roles: smallvec::SmallVec<[u64; 2]>,
+    /// The user's `users.json` record as the external-user classification reads it; `None`
+    /// when the user is not listed there. Kept here, beside the bits the users condition reads,
+    /// so a sign-in's user costs one cache line, not a second read of the directory's record.
+    pub listed: Option<ListedUser>,
+}
+
+/// What the external-user classification reads of a listed user (entra-semantics.md §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedUser {
+    /// `member` / `guest`, lower-cased; empty when unknown.
+    pub user_type: crate::signin::Ustr,
+    pub invited: bool,
 }
 
 impl MemberOf {

@@ -406,10 +406,17 @@ impl PolicySet {
         let offset =
             (p as *const CompiledPolicy as usize).wrapping_sub(self.policies.as_ptr() as usize);
         let i = offset / size;
+        match self.policies.get(i) {
+            Some(q) if std::ptr::eq(q, p) => self.memo_slots_at(i),
+            _ => MemoSlots::NONE,
+        }
+    }
+
+    /// The memo slots of `policies[i]` (none when the policy there is not the one they were
+    /// assigned to).
+    pub fn memo_slots_at(&self, i: usize) -> MemoSlots {
         match (self.policies.get(i), self.memo_slots.get(i)) {
-            (Some(q), Some(&(id, slots))) if std::ptr::eq(q, p) && id == p.id.as_ptr() as usize => {
-                slots
-            }
+            (Some(p), Some(&(id, slots))) if id == p.id.as_ptr() as usize => slots,
             _ => MemoSlots::NONE,
         }
     }
@@ -448,6 +455,11 @@ fn member_of(symbols: &Symbols, dir: &Directory) -> Vec<MemberOf> {
         }
     }
     for (u, m) in out.iter_mut().enumerate() {
+        let user = dir.user(u as u32);
+        m.listed = user.listed.then_some(ListedUser {
+            user_type: user.user_type,
+            invited: user.invited,
+        });
         for role in dir.roles_of(u as u32) {
             if let Some(sym) = symbols.roles.iter().position(|r| r == role) {
                 m.add_role(sym as u32);

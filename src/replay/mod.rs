@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use crate::domain::Impact;
 use crate::engine::{
-    self, combine, evaluate, explain, Check, Condition, Env, Evaluation, Facts, SetKind, Why,
+    self, combine, evaluate_nth, explain, Check, Condition, Env, Evaluation, Facts, SetKind, Why,
 };
 use crate::signin::{SignIn, Ustr};
 use crate::tenant::Tenant;
@@ -275,12 +275,15 @@ pub fn drive<A: Send>(
 /// Evaluates every policy of `env.set` that is not disabled against the prepared sign-in, into
 /// `evals` (aligned with the set; `None` for a disabled policy), as `combine` takes them.
 pub fn evaluate_set(env: &Env, f: &Facts, evals: &mut Vec<Option<Evaluation>>) {
-    evals.clear();
-    evals.extend(
-        env.set.policies.iter().map(|p| {
-            (p.state != crate::domain::PolicyState::Disabled).then(|| evaluate(env, p, f))
-        }),
-    );
+    evals.resize(env.set.policies.len(), None);
+    for (i, (p, slot)) in env.set.policies.iter().zip(evals.iter_mut()).enumerate() {
+        if p.state == crate::domain::PolicyState::Disabled {
+            *slot = None;
+        } else {
+            // Written in place: no copy of the evaluation through the stack.
+            evaluate_nth(env, i, f, slot.get_or_insert(Evaluation::NOT_APPLIED));
+        }
+    }
 }
 
 /// What the replay found.

@@ -441,7 +441,7 @@ proptest! {
     /// The engine's per-sign-in memo (conditions shared by several policies are evaluated once,
     /// `PolicySet::memo_slots`) never changes an evaluation: each policy of the set, evaluated
     /// with one `Facts` shared by all of them, gives what a copy of it from outside the set
-    /// (never memoized) gives with a fresh `Facts`.
+    /// (never memoized) gives with a fresh `Facts`, also written in place as the replay does.
     #[test]
     fn the_per_sign_in_memo_never_changes_an_evaluation(
         policies in proptest::collection::vec(policy(any_state()), 1..6),
@@ -465,12 +465,18 @@ proptest! {
         let clocks = std::collections::HashMap::new();
         let env = tenant.env(&clocks);
         let outside: Vec<_> = tenant.set.policies.to_vec();
+        // The replay's path too: each evaluation written over the previous sign-in's, in place.
+        let mut in_place = Vec::new();
         for s in &signins {
             let shared = Facts::prepare(&env, s, false);
-            for (p, q) in tenant.set.policies.iter().zip(&outside) {
+            let replayed = Facts::prepare(&env, s, false);
+            ca_replay::replay::evaluate_set(&env, &replayed, &mut in_place);
+            for ((p, q), r) in tenant.set.policies.iter().zip(&outside).zip(&in_place) {
                 let memoized = evaluate(&env, p, &shared);
                 let fresh = evaluate(&env, q, &Facts::prepare(&env, s, false));
                 prop_assert_eq!(memoized, fresh, "policy {} on {}", p.id, s.id);
+                let expected = (p.state != ca_replay::domain::PolicyState::Disabled).then_some(fresh);
+                prop_assert_eq!(*r, expected, "in place: policy {} on {}", p.id, s.id);
             }
         }
         // Policies removed after the set was built (`run --policy`): the rest move down.
@@ -480,11 +486,16 @@ proptest! {
         let env = tenant.env(&clocks);
         for s in &signins {
             let shared = Facts::prepare(&env, s, false);
-            for p in &tenant.set.policies {
+            let replayed = Facts::prepare(&env, s, false);
+            ca_replay::replay::evaluate_set(&env, &replayed, &mut in_place);
+            prop_assert_eq!(in_place.len(), tenant.set.policies.len());
+            for (p, r) in tenant.set.policies.iter().zip(&in_place) {
                 let q = outside.iter().find(|q| q.id == p.id).expect("kept policy");
                 let memoized = evaluate(&env, p, &shared);
                 let fresh = evaluate(&env, q, &Facts::prepare(&env, s, false));
                 prop_assert_eq!(memoized, fresh, "after retain: policy {} on {}", p.id, s.id);
+                let expected = (p.state != ca_replay::domain::PolicyState::Disabled).then_some(fresh);
+                prop_assert_eq!(*r, expected, "after retain, in place: policy {} on {}", p.id, s.id);
             }
         }
     }

@@ -1078,11 +1078,9 @@ impl<'a> Model<'a> {
             return;
         }
         let evals = |s: &SignIn| -> Vec<Option<engine::Evaluation>> {
-            let f = Facts::prepare(&env, s, false);
-            set.policies
-                .iter()
-                .map(|p| (p.state != PolicyState::Disabled).then(|| engine::evaluate(&env, p, &f)))
-                .collect()
+            let mut e = Vec::with_capacity(set.policies.len());
+            crate::replay::evaluate_set(&env, &Facts::prepare(&env, s, false), &mut e);
+            e
         };
         let mut e = evals(s);
         let outcome = combine(set, &e, SetKind::Current);
@@ -1098,7 +1096,7 @@ impl<'a> Model<'a> {
                 let f = Facts::prepare(&env, s, false);
                 for (p, ev) in set.policies.iter().zip(e.iter_mut()) {
                     if let Some(ev) = ev.as_mut().filter(|ev| ev.applies != Some(false)) {
-                        *ev = engine::evaluate(&env, p, &f);
+                        engine::evaluate_into(&env, p, &f, ev);
                     }
                 }
             }

@@ -314,6 +314,13 @@ fn bench(c: &mut Criterion) {
     g.bench_function("1 policy x 1 sign-in (evaluate)", |b| {
         b.iter(|| black_box(engine::evaluate(&env, black_box(p), black_box(&facts))))
     });
+    let mut slot = engine::evaluate(&env, p, &facts);
+    g.bench_function("1 policy x 1 sign-in (evaluate_into, as the replay)", |b| {
+        b.iter(|| {
+            engine::evaluate_into(&env, black_box(p), black_box(&facts), &mut slot);
+            black_box(&slot);
+        })
+    });
     g.throughput(Throughput::Elements(tenant.set.policies.len() as u64));
     g.bench_function("30 policies x 1 sign-in (evaluate, hot caches)", |b| {
         b.iter(|| {

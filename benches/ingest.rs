@@ -1,8 +1,10 @@
 //! Ingest throughput on generated data, side by side with DuckDB on the same files.
 //!
 //! Run: `cargo bench --bench ingest` (DuckDB's side needs `pip install duckdb`; without it the
-//! table says so). `CA_REPLAY_BENCH_SIGNINS` sets the size (default 1,000,000). The data is
-//! generated once into `target/bench-data/` by `ca-replay generate` (deterministic) and reused.
+//! table says so). `CA_REPLAY_BENCH_SIGNINS` sets the size (default 1,000,000);
+//! `CA_REPLAY_BENCH_FORMATS` (a part of a format's label, e.g. `Parquet`) times only those
+//! formats. The data is generated once into `target/bench-data/` by `ca-replay generate`
+//! (deterministic) and reused; remove a format's folder there after a writer change.
 //!
 //! Each format is read `RUNS` times after one warm-up read (so the page cache holds the files
 //! for both tools); the table gives the median. ca-replay's side is `ingest::read_signins`
@@ -222,7 +224,12 @@ fn main() {
             Err("DuckDB has no Arrow IPC file reader built in"),
         ),
     ];
+    // CA_REPLAY_BENCH_FORMATS=Parquet (a part of the labels above) times only those formats.
+    let only = std::env::var("CA_REPLAY_BENCH_FORMATS").unwrap_or_default();
     for (label, gzip, format, pattern, duck) in cases {
+        if !only.is_empty() && !label.contains(only.as_str()) {
+            continue;
+        }
         let dir = tenant(n, gzip, format).join("signins");
         let glob = format!("{}/{pattern}", dir.display());
         rows.push(Row {

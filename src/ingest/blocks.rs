@@ -36,6 +36,7 @@ pub fn is_ndjson(path: &Path) -> Result<bool, IngestError> {
     let mut reader = source::open(path)?.take(FIRST_LINE_MAX);
     let mut line = Vec::new();
     let mut first_seen = false;
+    let mut at_start = true;
     loop {
         line.clear();
         if reader
@@ -45,11 +46,13 @@ pub fn is_ndjson(path: &Path) -> Result<bool, IngestError> {
         {
             return Ok(false);
         }
-        let bytes = if first_seen {
-            &line[..]
-        } else {
+        // A BOM only at the very start of the file, as the whole-file reader takes it.
+        let bytes = if at_start {
             line.strip_prefix(&[0xef, 0xbb, 0xbf]).unwrap_or(&line)
+        } else {
+            &line[..]
         };
+        at_start = false;
         let Ok(text) = std::str::from_utf8(bytes) else {
             return Ok(false);
         };
@@ -109,6 +112,7 @@ fn read_in(
             }
         });
         let (mut records, mut lines, mut offset, mut blocks_read) = (0, 0, 0, 0);
+        let (mut undecided, mut held, mut first) = (true, Vec::new(), Vec::<String>::new());
         for block in received {
             let block = block.map_err(io_error(path))?;
             let bom = if offset == 0 && block.starts_with(&[0xef, 0xbb, 0xbf]) {
@@ -126,6 +130,17 @@ fn read_in(
             let block_lines = text.bytes().filter(|&b| b == b'\n').count();
             if !text.trim().is_empty() {
                 let mut read = super::json_text(path, text, Some(blocks_read))?;
+                if undecided {
+                    // The first records' texts, for `not_signins` (as the whole file is read).
+                    let room = super::NOT_SIGNINS_LOOKED_AT.saturating_sub(first.len());
+                    first.extend(
+                        super::split::lines(text)
+                            .records
+                            .iter()
+                            .take(room)
+                            .map(|r| r.text.to_owned()),
+                    );
+                }
                 // A record's number is its line.
                 for d in &mut read.skipped {
                     d.record += lines;
@@ -133,10 +148,32 @@ fn read_in(
                 }
                 records += read.records;
                 blocks_read += 1;
-                each(read)?;
+                if undecided && read.signins.is_empty() {
+                    // No sign-in read yet: whether the file is a sign-in export at all is told
+                    // once one is, or at its end. Until then its blocks (bad records only) wait.
+                    held.push(read);
+                } else {
+                    undecided = false;
+                    for r in held.drain(..) {
+                        each(r)?;
+                    }
+                    each(read)?;
+                }
             }
             lines += block_lines;
             offset += block.len();
+        }
+        // No record of the file read as a sign-in: told as the whole-file reader tells it.
+        if undecided && !held.is_empty() {
+            if let Some(looked_like) = super::not_signins(first.iter().map(String::as_str)) {
+                return Err(IngestError::NotSignIns {
+                    path: path.to_path_buf(),
+                    looked_like,
+                });
+            }
+        }
+        for r in held {
+            each(r)?;
         }
         Ok(records)
     })
@@ -194,30 +231,7 @@ mod tests {
             for path in [&plain, &gz] {
                 assert!(is_ndjson(path).unwrap());
                 for size in [1, 100, 1000, 5000, 1 << 20] {
-                    let (mut signins, mut skipped, mut parts) = (Vec::new(), Vec::new(), 0);
-                    let records = read_in(path, size, &mut |r| {
-                        parts += 1;
-                        signins.extend(r.signins);
-                        skipped.extend(r.skipped);
-                        Ok(())
-                    })
-                    .unwrap();
-                    assert_eq!(records, whole.records, "size {size}");
-                    assert_eq!(signins, whole.signins, "size {size}");
-                    let key = |d: &super::super::Diagnostic| {
-                        (
-                            d.record,
-                            d.line,
-                            d.field.clone(),
-                            d.value.clone(),
-                            d.why.clone(),
-                        )
-                    };
-                    let (a, b): (Vec<_>, Vec<_>) = (
-                        skipped.iter().map(key).collect(),
-                        whole.skipped.iter().map(key).collect(),
-                    );
-                    assert_eq!(a, b, "size {size}");
+                    let parts = same_in_blocks(path, &whole, size).unwrap();
                     if size == 1 {
                         assert!(parts > 30, "one block per line: {parts}");
                     }
@@ -225,6 +239,133 @@ mod tests {
             }
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Reads `path` in blocks of `size` bytes and compares with `whole` (the file read
+    /// whole): the same record count, sign-ins and diagnostics. The number of blocks, or what
+    /// differed.
+    fn same_in_blocks(path: &Path, whole: &FileRead, size: usize) -> Result<usize, String> {
+        let (mut signins, mut skipped, mut parts) = (Vec::new(), Vec::new(), 0);
+        let records = read_in(path, size, &mut |r| {
+            parts += 1;
+            signins.extend(r.signins);
+            skipped.extend(r.skipped);
+            Ok(())
+        })
+        .map_err(|e| format!("size {size}: {e}"))?;
+        let key = |d: &super::super::Diagnostic| {
+            (
+                d.record,
+                d.line,
+                d.field.clone(),
+                d.value.clone(),
+                d.why.clone(),
+            )
+        };
+        let (a, b): (Vec<_>, Vec<_>) = (
+            skipped.iter().map(key).collect(),
+            whole.skipped.iter().map(key).collect(),
+        );
+        if records != whole.records || signins != whole.signins || a != b {
+            return Err(format!(
+                "size {size}: {records} records, {} sign-ins, diagnostics {a:?}; whole: {} \
+                 records, {} sign-ins, diagnostics {b:?}",
+                signins.len(),
+                whole.records,
+                whole.signins.len()
+            ));
+        }
+        Ok(parts)
+    }
+
+    mod damaged {
+        use super::*;
+        use proptest::prelude::*;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        /// A cut, an inserted character or a deleted run, at a byte offset (moved back to a
+        /// character boundary).
+        #[derive(Debug, Clone)]
+        enum Edit {
+            Truncate(usize),
+            Insert(usize, char),
+            Delete(usize, usize),
+        }
+
+        fn edit() -> impl Strategy<Value = Edit> {
+            let ch = prop_oneof![
+                Just('"'),
+                Just('{'),
+                Just('}'),
+                Just('\n'),
+                Just('\r'),
+                Just('\\'),
+                Just('\u{feff}'),
+                Just('é'),
+                any::<char>()
+            ];
+            prop_oneof![
+                any::<usize>().prop_map(Edit::Truncate),
+                (any::<usize>(), ch).prop_map(|(i, c)| Edit::Insert(i, c)),
+                (any::<usize>(), 1usize..60).prop_map(|(i, n)| Edit::Delete(i, n)),
+            ]
+        }
+
+        fn at(text: &str, i: usize) -> usize {
+            let mut i = i % (text.len() + 1);
+            while !text.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        }
+
+        fn apply(mut text: String, e: &Edit) -> String {
+            match *e {
+                Edit::Truncate(i) => text.truncate(at(&text, i)),
+                Edit::Insert(i, c) => text.insert(at(&text, i), c),
+                Edit::Delete(i, n) => {
+                    let a = at(&text, i);
+                    let b = at(&text, a.saturating_add(n).min(text.len()));
+                    text.replace_range(a..b, "");
+                }
+            }
+            text
+        }
+
+        proptest! {
+            /// Damaged NDJSON that still reads as NDJSON reads block by block, at any block
+            /// size, exactly as it reads whole.
+            #[test]
+            fn damaged_ndjson_reads_in_blocks_as_whole(
+                edits in proptest::collection::vec(edit(), 1..6),
+                cut: bool,
+                size in 1usize..4000,
+            ) {
+                static CASE: AtomicUsize = AtomicUsize::new(0);
+                let t = edits.iter().fold(text(12, cut), apply);
+                let dir = std::env::temp_dir().join(format!(
+                    "ca-replay-blocks-d-{}-{}",
+                    std::process::id(),
+                    CASE.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::create_dir_all(&dir).unwrap();
+                let path = dir.join("s.ndjson");
+                std::fs::write(&path, &t).unwrap();
+                let outcome = match is_ndjson(&path) {
+                    Ok(true) => match super::super::super::read_json_text(&path, &t) {
+                        Ok(whole) => same_in_blocks(&path, &whole, size).map(|_| ()),
+                        // Not a sign-in export read whole: not one in blocks either.
+                        Err(e) => match read_in(&path, size, &mut |_| Ok(())) {
+                            Err(_) => Ok(()),
+                            Ok(n) => Err(format!("whole: {e}; in blocks: {n} records")),
+                        },
+                    },
+                    _ => Ok(()),
+                };
+                std::fs::remove_dir_all(&dir).unwrap();
+                prop_assert!(outcome.is_ok(), "{:?}\n{t:?}", outcome);
+            }
+        }
     }
 
     #[test]

@@ -440,10 +440,10 @@ fn json_text(path: &Path, text: &str, block: Option<usize>) -> Result<FileRead, 
         .par_iter()
         .map(|r| parse_json_record(r.text))
         .collect();
-    // A file that is no sign-in export is told by its first records (a later block of one
-    // that is only bad records is bad records).
-    if block.unwrap_or(0) == 0 && parsed.iter().all(Result::is_err) {
-        if let Some(looked_like) = not_signins(&doc.records) {
+    // A file that is no sign-in export is told by its first records when none reads as a
+    // sign-in. Read in blocks, `blocks::read_in` tells it, over the whole file.
+    if block.is_none() && parsed.iter().all(Result::is_err) {
+        if let Some(looked_like) = not_signins(doc.records.iter().map(|r| r.text)) {
             return Err(IngestError::NotSignIns {
                 path: path.to_path_buf(),
                 looked_like,
@@ -486,13 +486,17 @@ fn json_text(path: &Path, text: &str, block: Option<usize>) -> Result<FileRead, 
     })
 }
 
+/// How many of a file's first records `not_signins` looks at.
+const NOT_SIGNINS_LOOKED_AT: usize = 20;
+
 /// When no record of a file reads as a sign-in: what the file looks like, if it is not a sign-in
 /// export at all (`None` when it does look like one and its records are merely bad).
-fn not_signins(records: &[split::Rec<'_>]) -> Option<String> {
+/// `records`: the texts of the file's records, in order (the first [`NOT_SIGNINS_LOOKED_AT`]
+/// are read).
+fn not_signins<'t>(records: impl Iterator<Item = &'t str>) -> Option<String> {
     let values: Vec<Value> = records
-        .iter()
-        .take(20)
-        .filter_map(|r| serde_json::from_str::<Value>(r.text).ok())
+        .take(NOT_SIGNINS_LOOKED_AT)
+        .filter_map(|r| serde_json::from_str::<Value>(r).ok())
         .map(source::normalize_keys)
         .collect();
     let looks_like = |v: &Value| {

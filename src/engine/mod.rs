@@ -415,14 +415,7 @@ impl<'a> Facts<'a> {
 /// The user of a sign-in as the users condition sees it: internal, a kind of external user, or
 /// unknown (entra-semantics.md §2.2). Public for the coverage breakdown by user type.
 pub fn classify_external(dir: &Directory, user: Option<UserIdx>, s: &SignIn) -> External {
-    let listed = user.map(|u| dir.user(u)).filter(|u| u.listed);
-    classify_listed(
-        listed.map(|u| ListedUser {
-            user_type: u.user_type,
-            invited: u.invited,
-        }),
-        s,
-    )
+    classify_listed(user.and_then(|u| ListedUser::of(dir.user(u))), s)
 }
 
 /// [`classify_external`] from the user's listed record (`None`: not listed or not found).

@@ -358,6 +358,16 @@ pub struct ListedUser {
     pub invited: bool,
 }
 
+impl ListedUser {
+    /// The user's record as the classification reads it; `None` when not in `users.json`.
+    pub fn of(user: &crate::directory::User) -> Option<ListedUser> {
+        user.listed.then_some(ListedUser {
+            user_type: user.user_type,
+            invited: user.invited,
+        })
+    }
+}
+
 impl MemberOf {
     pub fn add_group(&mut self, sym: u32) {
         set_word_bit(&mut self.groups, sym);

@@ -455,11 +455,7 @@ fn member_of(symbols: &Symbols, dir: &Directory) -> Vec<MemberOf> {
         }
     }
     for (u, m) in out.iter_mut().enumerate() {
-        let user = dir.user(u as u32);
-        m.listed = user.listed.then_some(ListedUser {
-            user_type: user.user_type,
-            invited: user.invited,
-        });
+        m.listed = ListedUser::of(dir.user(u as u32));
         for role in dir.roles_of(u as u32) {
             if let Some(sym) = symbols.roles.iter().position(|r| r == role) {
                 m.add_role(sym as u32);

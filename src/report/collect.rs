@@ -48,7 +48,7 @@ impl<W: Write + Send> Rows<W> {
         rows: &[DetailRow],
         pz: Option<&mut Pseudonymizer>,
     ) -> Result<(), DetailsError> {
-        self.affected.add(batch, rows);
+        self.affected.add(batch, rows)?;
         self.writer.add(policies, batch, rows, pz)
     }
 }
@@ -335,7 +335,7 @@ impl<'t> Collector<'t> {
         };
         Ok(Collected {
             prepared,
-            affected: affected.finish(),
+            affected: affected.finish().map_err(|e| details_error(e.into()))?,
             details,
             written,
         })

@@ -38,6 +38,8 @@ pub enum DetailsError {
     Parquet(String),
     #[error(transparent)]
     Privacy(#[from] crate::privacy::PrivacyError),
+    #[error(transparent)]
+    Aggregate(#[from] super::affected::AggregateError),
 }
 
 /// When `details.csv` is written (`run --details-csv`). `details.parquet` always is.

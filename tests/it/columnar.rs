@@ -284,7 +284,8 @@ fn replaying_parquet_gives_the_json_summary() {
             tenant.set.policies.len(),
             &signins,
             &out.details,
-        );
+        )
+        .expect("aggregate");
         let mut v = ca_replay::report::summary_json(
             &tenant,
             &report,

@@ -81,11 +81,17 @@ fn app_label_str(s: &SignIn) -> &'static str {
     }
 }
 
-/// Why the affected users could not be aggregated: a polars query failed. Its inputs are
-/// columns this module builds, so this is a defect of ca-replay, not of the input.
+/// Why the affected users could not be aggregated: a polars query failed, or the thread
+/// running it. Its inputs are columns this module builds, so this is a defect of ca-replay
+/// (or of the machine), not of the input.
 #[derive(Debug, thiserror::Error)]
-#[error("aggregating the affected users and breakdowns (polars): {0}")]
-pub struct AggregateError(#[from] PolarsError);
+pub enum AggregateError {
+    #[error("aggregating the affected users and breakdowns (polars): {0}")]
+    Polars(#[from] PolarsError),
+    /// The thread that aggregates beside the detail files' writer could not start, or panicked.
+    #[error("aggregating the affected users and breakdowns: the thread doing it: {0}")]
+    Thread(String),
+}
 
 /// Interned text numbered while a run goes, so that polars groups by `u32` and the text is
 /// looked up once at the end. Every label comes from the sign-ins' interned strings or from a

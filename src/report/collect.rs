@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 
 use serde_json::{json, Value};
 
-use super::affected::{Affected, AffectedAcc};
+use super::affected::{Affected, AffectedAcc, AggregateError};
 use super::details::{CsvWhen, DetailsError, DetailsWriter, DetailsWritten, PolicyTexts};
 use super::{html, Prepared, WriteError};
 use crate::checks::coverage::CoverageAcc;
@@ -48,8 +48,22 @@ impl<W: Write + Send> Rows<W> {
         rows: &[DetailRow],
         pz: Option<&mut Pseudonymizer>,
     ) -> Result<(), DetailsError> {
-        self.affected.add(batch, rows)?;
-        self.writer.add(policies, batch, rows, pz)
+        // The aggregation and the writing take about as long as each other: side by side, on
+        // a thread each, they keep pace with the replay.
+        let (affected, writer) = (&mut self.affected, &mut self.writer);
+        std::thread::scope(|scope| {
+            let aggregated = std::thread::Builder::new()
+                .name("ca-replay-affected".into())
+                .spawn_scoped(scope, || affected.add(batch, rows));
+            let written = writer.add(policies, batch, rows, pz);
+            aggregated
+                .map_err(|e| DetailsError::Aggregate(AggregateError::Thread(e.to_string())))?
+                .join()
+                .map_err(|_| {
+                    DetailsError::Aggregate(AggregateError::Thread("it panicked".into()))
+                })??;
+            written
+        })
     }
 }
 

@@ -100,8 +100,7 @@ pub enum AggregateError {
 #[derive(Default)]
 struct Ids {
     by_address: FxHashMap<(usize, usize), u32>,
-    by_text: FxHashMap<&'static str, u32>,
-    texts: Vec<&'static str>,
+    by_text: Numbered<&'static str>,
 }
 
 impl Ids {
@@ -110,21 +109,17 @@ impl Ids {
         if let Some(&id) = self.by_address.get(&address) {
             return id;
         }
-        let next = u32::try_from(self.texts.len()).unwrap_or(u32::MAX);
-        let id = *self.by_text.entry(text).or_insert(next);
-        if id == next {
-            self.texts.push(text);
-        }
+        let id = self.by_text.id(text);
         self.by_address.insert(address, id);
         id
     }
 
     fn text(&self, id: u32) -> &'static str {
-        self.texts.get(id as usize).copied().unwrap_or("")
+        self.by_text.get(id).unwrap_or("")
     }
 }
 
-/// Values numbered in the order first seen (a user's (user, app) pairs, a sign-in's labels).
+/// Values numbered in the order first seen (texts, (user, app) pairs, a sign-in's labels).
 struct Numbered<K> {
     ids: FxHashMap<K, u32>,
     values: Vec<K>,
@@ -406,7 +401,6 @@ impl AffectedAcc {
             labels,
             users,
             breakdowns,
-            ..
         } = self;
         let mut rows: FxHashMap<u64, UserRow> = FxHashMap::default();
         let merge = users.merge.clone();
